@@ -1,0 +1,1 @@
+//! Instrumentation: parse → rewrite → encode.

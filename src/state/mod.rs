@@ -1,0 +1,1 @@
+//! Canister state: memories, globals and their persistence.

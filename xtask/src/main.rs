@@ -1,0 +1,2 @@
+//! `cargo xtask`: the project's chores, in Rust.
+fn main() {}
