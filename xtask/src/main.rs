@@ -1,2 +1,34 @@
-//! `cargo xtask`: the project's chores, in Rust.
-fn main() {}
+//! `cargo xtask`: the project's chores, in Rust (build the test canisters, run the demo, the spec
+//! suite, the CI checks).
+
+use anyhow::{Result, bail};
+
+mod canisters;
+mod spec;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        print_help();
+        return Ok(());
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "build-canisters" => canisters::build_canisters(rest),
+        "spec" => spec::run(rest),
+        "help" | "--help" | "-h" => {
+            print_help();
+            Ok(())
+        }
+        other => bail!("unknown xtask command `{other}` (try `cargo xtask help`)"),
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask <command>\n\n\
+         commands:\n  \
+         build-canisters   build the Rust test canisters for wasm32-unknown-unknown\n  \
+         spec              run the WebAssembly spec suite and print a table per file and mode"
+    );
+}

@@ -1,0 +1,1 @@
+//! The WebAssembly spec-suite runner for canister-vm.

@@ -1,0 +1,1 @@
+//! Semantics of each ic0 function (engine-independent).
