@@ -1,1 +1,110 @@
 //! Instrumentation: parse → rewrite → encode.
+//!
+//! [`instrument`] takes a canister module and returns a module that the runtime can drive on any
+//! engine with multi-memory and memory64. The passes, in order:
+//!
+//! 1. **validate** ([`validate`]): the module is valid Wasm for the engine's feature set.
+//! 2. **exports** ([`exports`]): the host needs to read and restore the heap and every mutable
+//!    global, so they are exported under reserved names:
+//!
+//!    ```wat
+//!    (export "canister_vm:heap" (memory 0))
+//!    (export "canister_vm:global:<i>" (global <i>))   ;; for every mutable global i
+//!    ```
+//! 3. **encode**: every section the passes do not touch is copied unchanged (custom sections such
+//!    as `icp:public candid:service` and the name section included), through
+//!    [`wasm_encoder::reencode::Reencode`].
+
+mod error;
+mod exports;
+mod summary;
+mod validate;
+
+pub use error::{InjectedTrap, InstrumentError};
+pub use summary::Summary;
+pub use validate::validate;
+
+/// Names reserved for items that instrumentation injects; input modules may not export them.
+pub mod names {
+    /// Export of memory 0 (the heap).
+    pub const HEAP: &str = "canister_vm:heap";
+    /// Prefix of the exports of mutable globals: `canister_vm:global:<index>`.
+    pub const GLOBAL_PREFIX: &str = "canister_vm:global:";
+    /// Prefix of every name canister-vm reserves.
+    pub const RESERVED_PREFIX: &str = "canister_vm:";
+    /// Export of the injected stable memory.
+    pub const STABLE_MEMORY: &str = "stable_memory";
+    /// Export of the injected global holding the stable memory size in bytes.
+    pub const STABLE_BYTES: &str = "canister_vm:stable_bytes";
+    /// Export of the instruction counter.
+    pub const COUNTER: &str = "canister counter_instructions";
+    /// Import module of the functions the host provides to injected code.
+    pub const HOST_MODULE: &str = "canister_vm";
+}
+
+/// How the instrumented canister reaches stable memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StableMode {
+    /// Stable memory is an injected memory64 memory; the `ic0.stable*` imports are replaced by
+    /// injected functions.
+    #[default]
+    Native,
+    /// The `ic0.stable*` imports stay host calls (the system-API baseline).
+    Syscall,
+}
+
+/// Instrumentation settings (builder style).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    stable: StableMode,
+    metering: bool,
+    stable_limit_pages: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stable: StableMode::Native,
+            metering: true,
+            stable_limit_pages: 400 * 1024 * 1024 * 1024 / 65536,
+        }
+    }
+}
+
+impl Config {
+    /// How stable memory is reached (default: native).
+    pub fn stable(mut self, mode: StableMode) -> Self {
+        self.stable = mode;
+        self
+    }
+    /// Whether to instrument instruction counting (default: on).
+    pub fn metering(mut self, on: bool) -> Self {
+        self.metering = on;
+        self
+    }
+    /// The largest stable memory, in 64 KiB pages (default: 400 GiB).
+    pub fn stable_limit_pages(mut self, pages: u64) -> Self {
+        self.stable_limit_pages = pages;
+        self
+    }
+}
+
+/// An instrumented module.
+#[derive(Debug, Clone)]
+pub struct Instrumented {
+    /// The instrumented module's bytes.
+    pub wasm: Vec<u8>,
+    /// What instrumentation did.
+    pub summary: Summary,
+}
+
+/// Validates and instruments `wasm` (see the module docs for the passes).
+pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented, InstrumentError> {
+    let info = validate(wasm)?;
+    let mut summary = Summary::new(&info, config);
+    let wasm = exports::add_host_exports(wasm, &info, &mut summary)?;
+    Ok(Instrumented { wasm, summary })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,11 @@
 //! The runtime: engine setup, the `ic0` system API and the canister lifecycle.
 
+pub mod canister;
 pub mod engine;
 pub mod ic0;
+pub mod persistent;
+pub mod wasmi_backend;
+
+pub use canister::{
+    Canister, CanisterConfig, InstructionLimits, MessageInput, Methods, Outcome, Reject, RejectCode,
+};

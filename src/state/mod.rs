@@ -1,1 +1,141 @@
-//! Canister state: memories, globals and their persistence.
+//! Canister state: the bytes and facts that make up a canister between messages, and their
+//! persistence in a state directory.
+//!
+//! A [`CanisterState`] is a complete, engine-independent picture of a canister: its module, heap
+//! and stable memory bytes, mutable globals and [`SystemState`]. [`StateDir`] stores one on disk
+//! so a canister survives across processes.
+
+mod dir;
+mod values;
+
+pub use dir::StateDir;
+pub use values::GlobalValue;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::ic0::HeapType;
+
+/// The principal of the first canister on a subnet (`rwlgt-iiaaa-aaaaa-aaaaa-cai`), used as the
+/// default canister id.
+pub const DEFAULT_CANISTER_ID: [u8; 10] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1];
+/// The anonymous principal (`2vxsx-fae`), the default caller.
+pub const ANONYMOUS: [u8; 1] = [4];
+/// `ic0.time` of the first message when no time is given: 2023-11-14T22:13:20Z.
+pub const GENESIS_TIME_NS: u64 = 1_700_000_000_000_000_000;
+/// How far `ic0.time` advances per message when no time is given: one second.
+pub const TIME_STEP_NS: u64 = 1_000_000_000;
+/// The cycle balance every canister reports (canister-vm does not charge cycles).
+pub const DEFAULT_CYCLE_BALANCE: u128 = 3_000_000_000_000;
+
+/// System-level facts of a canister that messages can read and some can change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemState {
+    /// The canister's own principal.
+    #[serde(with = "hex::serde")]
+    pub canister_id: Vec<u8>,
+    /// Controller principals.
+    #[serde(with = "values::hex_list")]
+    pub controllers: Vec<Vec<u8>>,
+    /// Data set by `ic0.certified_data_set` (at most 32 bytes).
+    #[serde(with = "hex::serde")]
+    pub certified_data: Vec<u8>,
+    /// Deadline set by `ic0.global_timer_set` (0 = none).
+    pub global_timer: u64,
+    /// Incremented by every install, upgrade and committed update.
+    pub canister_version: u64,
+    /// Reported by `ic0.canister_cycle_balance128`.
+    pub cycle_balance: u128,
+}
+
+impl SystemState {
+    /// The system state of a newly created canister controlled by `controller`.
+    pub fn new(controller: Vec<u8>) -> Self {
+        SystemState {
+            canister_id: DEFAULT_CANISTER_ID.to_vec(),
+            controllers: vec![controller],
+            certified_data: Vec::new(),
+            global_timer: 0,
+            canister_version: 0,
+            cycle_balance: DEFAULT_CYCLE_BALANCE,
+        }
+    }
+}
+
+/// How the canister reaches stable memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StableMode {
+    /// Stable memory is an injected memory64 memory reached with plain Wasm (the default).
+    #[default]
+    Native,
+    /// Stable memory is a host buffer reached through `ic0.stable*` host calls (the baseline).
+    Syscall,
+}
+
+impl From<StableMode> for crate::instrument::StableMode {
+    fn from(mode: StableMode) -> Self {
+        match mode {
+            StableMode::Native => crate::instrument::StableMode::Native,
+            StableMode::Syscall => crate::instrument::StableMode::Syscall,
+        }
+    }
+}
+
+/// Counters that make message inputs deterministic when the caller gives none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clock {
+    /// Messages executed so far (install, updates, queries, upgrades).
+    pub messages: u64,
+    /// `ic0.time` of the last message.
+    pub last_time: u64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            messages: 0,
+            last_time: GENESIS_TIME_NS - TIME_STEP_NS,
+        }
+    }
+}
+
+impl Clock {
+    /// The time of the next message: `requested`, or the last time plus one step.
+    pub fn next_time(&self, requested: Option<u64>) -> u64 {
+        requested.unwrap_or(self.last_time.saturating_add(TIME_STEP_NS))
+    }
+}
+
+/// Everything that makes up a canister between messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanisterState {
+    /// The canister's module as installed (not instrumented).
+    pub wasm: Vec<u8>,
+    /// How stable memory is reached.
+    pub stable_mode: StableMode,
+    /// The heap's address type.
+    pub heap_type: HeapType,
+    /// Heap (memory 0) bytes; its length is a multiple of 64 KiB.
+    pub heap: Vec<u8>,
+    /// Stable memory bytes; its length is a multiple of 64 KiB.
+    pub stable: Vec<u8>,
+    /// Values of the module's mutable globals, by global index.
+    pub globals: Vec<(u32, GlobalValue)>,
+    /// System state.
+    pub system: SystemState,
+    /// Message counter and time.
+    pub clock: Clock,
+}
+
+impl CanisterState {
+    /// SHA-256 of the installed module, hex.
+    pub fn module_hash(&self) -> String {
+        sha256_hex(&self.wasm)
+    }
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

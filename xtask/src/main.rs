@@ -4,6 +4,7 @@
 use anyhow::{Result, bail};
 
 mod canisters;
+mod demo;
 mod spec;
 
 fn main() -> Result<()> {
@@ -16,6 +17,7 @@ fn main() -> Result<()> {
     match cmd.as_str() {
         "build-canisters" => canisters::build_canisters(rest),
         "spec" => spec::run(rest),
+        "demo" => demo::run(rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -29,6 +31,7 @@ fn print_help() {
         "cargo xtask <command>\n\n\
          commands:\n  \
          build-canisters   build the Rust test canisters for wasm32-unknown-unknown\n  \
+         demo              install and drive the example canister end to end\n  \
          spec              run the WebAssembly spec suite and print a table per file and mode"
     );
 }

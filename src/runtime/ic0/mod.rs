@@ -158,7 +158,12 @@ mod tests {
         let grow = signature("stable_grow", HeapType::Wasm64).unwrap();
         assert_eq!(grow.params, vec![ValType::I32]);
         assert_eq!(grow.results, vec![ValType::I32]);
-        assert!(signature("msg_reply", HeapType::Wasm32).unwrap().results.is_empty());
+        assert!(
+            signature("msg_reply", HeapType::Wasm32)
+                .unwrap()
+                .results
+                .is_empty()
+        );
         assert_eq!(signature("nope", HeapType::Wasm32), None);
         assert!(NAMES.contains(&"stable64_read"));
     }

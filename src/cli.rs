@@ -1,0 +1,327 @@
+//! The command-line interface: a thin layer over the library.
+//!
+//! Exit status: 0 for a reply, 1 for a reject or trap (reason on stderr), 2 for bad usage or
+//! invalid input (always one line on stderr).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::candid_text::{decode_reply, encode_args};
+use crate::error::Error;
+use crate::runtime::ic0::api::WASM_PAGE_SIZE;
+use crate::runtime::persistent::PersistentCanister;
+use crate::runtime::{CanisterConfig, MessageInput, Outcome};
+use crate::state::StableMode;
+
+/// canister-vm: run Internet Computer canisters locally, deterministically, on wasmi.
+#[derive(Debug, Parser)]
+#[command(name = "canister-vm", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StableArg {
+    /// Stable memory is an injected memory64 memory (Wasm-native).
+    Native,
+    /// Stable memory is reached through host calls (the IC's system API; baseline).
+    Syscall,
+}
+
+impl From<StableArg> for StableMode {
+    fn from(s: StableArg) -> Self {
+        match s {
+            StableArg::Native => StableMode::Native,
+            StableArg::Syscall => StableMode::Syscall,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    /// Candid text, like `dfx canister call`.
+    Candid,
+    /// The raw reply bytes in hex.
+    Hex,
+}
+
+#[derive(Debug, clap::Args)]
+struct MessageArgs {
+    /// Caller principal (text form); default: the anonymous principal.
+    #[arg(long)]
+    caller: Option<String>,
+    /// `ic0.time` for this message in nanoseconds; default: the previous message's time + 1 s.
+    #[arg(long)]
+    time: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Install a canister module (.wasm, .wasm.gz or .wat) into a new state directory.
+    Install {
+        /// The module.
+        wasm: PathBuf,
+        /// The state directory to create.
+        #[arg(long)]
+        state: PathBuf,
+        /// Argument for `canister_init`, as Candid text.
+        #[arg(long)]
+        arg: Option<String>,
+        /// How stable memory is reached (recorded in the state directory).
+        #[arg(long, value_enum, default_value = "native")]
+        stable: StableArg,
+        #[command(flatten)]
+        msg: MessageArgs,
+    },
+    /// Call a method of an installed canister.
+    Call {
+        /// The canister's state directory.
+        dir: PathBuf,
+        /// Method name.
+        method: String,
+        /// Argument as Candid text; default `()`.
+        candid: Option<String>,
+        /// Call a query method (changes are discarded).
+        #[arg(long)]
+        query: bool,
+        /// How to print the reply.
+        #[arg(long, value_enum, default_value = "candid")]
+        output: OutputFormat,
+        /// Print execution statistics (instructions) on stderr.
+        #[arg(long)]
+        stats: bool,
+        #[command(flatten)]
+        msg: MessageArgs,
+    },
+    /// Upgrade a canister to a new module, keeping stable memory.
+    Upgrade {
+        /// The canister's state directory.
+        dir: PathBuf,
+        /// The new module.
+        wasm: PathBuf,
+        /// Argument for `canister_post_upgrade`, as Candid text.
+        #[arg(long)]
+        arg: Option<String>,
+        #[command(flatten)]
+        msg: MessageArgs,
+    },
+    /// Show a canister's module hash, memory sizes and methods.
+    Info {
+        /// The canister's state directory.
+        dir: PathBuf,
+    },
+    /// Instrument a module and write the result.
+    Instrument {
+        /// The input module.
+        input: PathBuf,
+        /// Where to write the instrumented module.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// How stable memory is reached.
+        #[arg(long, value_enum, default_value = "native")]
+        stable: StableArg,
+        /// Leave out instruction counting.
+        #[arg(long)]
+        no_metering: bool,
+    },
+}
+
+/// What the CLI exits with after printing.
+enum Exit {
+    Reply,
+    Reject,
+}
+
+/// Runs the CLI with the process arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Exit::Reply) => ExitCode::SUCCESS,
+        Ok(Exit::Reject) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its sources on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+fn arg_bytes(text: Option<&str>) -> Result<Vec<u8>, Error> {
+    encode_args(text.unwrap_or("()"))
+}
+
+fn message_input(args: &MessageArgs) -> anyhow::Result<MessageInput> {
+    let caller = match &args.caller {
+        Some(text) => Some(
+            candid::Principal::from_text(text)
+                .map_err(|e| anyhow::anyhow!("invalid --caller principal `{text}`: {e}"))?
+                .as_slice()
+                .to_vec(),
+        ),
+        None => None,
+    };
+    Ok(MessageInput {
+        caller,
+        time: args.time,
+    })
+}
+
+/// Prints the debug log and the reject, if any; returns the exit kind.
+fn report(outcome: &Outcome) -> Exit {
+    for line in &outcome.debug_log {
+        eprintln!("[canister] {line}");
+    }
+    match &outcome.result {
+        Ok(_) => Exit::Reply,
+        Err(reject) => {
+            eprintln!("{reject}");
+            Exit::Reject
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Install {
+            wasm,
+            state,
+            arg,
+            stable,
+            msg,
+        } => {
+            let module = crate::load::read_module(&wasm)?;
+            let arg = arg_bytes(arg.as_deref())?;
+            let config = CanisterConfig::default().stable_mode(stable.into());
+            let input = message_input(&msg)?;
+            let (canister, outcome) =
+                PersistentCanister::install(&state, module, &arg, config, &input)
+                    .with_context(|| wasm.display().to_string())?;
+            let exit = report(&outcome);
+            if let Some(c) = canister {
+                println!(
+                    "installed {} (module sha256 {}) in {}",
+                    wasm.display(),
+                    crate::state::sha256_hex(c.canister().wasm()),
+                    state.display()
+                );
+            }
+            Ok(exit)
+        }
+        Command::Call {
+            dir,
+            method,
+            candid,
+            query,
+            output,
+            stats,
+            msg,
+        } => {
+            let arg = arg_bytes(candid.as_deref())?;
+            let input = message_input(&msg)?;
+            let mut canister = PersistentCanister::open(&dir, CanisterConfig::default())?;
+            let outcome = if query {
+                canister.query(&method, &arg, &input)?
+            } else {
+                canister.update(&method, &arg, &input)?
+            };
+            if let Ok(bytes) = &outcome.result {
+                match output {
+                    OutputFormat::Candid => println!("{}", decode_reply(bytes)),
+                    OutputFormat::Hex => println!("{}", hex::encode(bytes)),
+                }
+            }
+            if stats {
+                eprintln!("instructions: {}", outcome.instructions);
+            }
+            Ok(report(&outcome))
+        }
+        Command::Upgrade {
+            dir,
+            wasm,
+            arg,
+            msg,
+        } => {
+            let module = crate::load::read_module(&wasm)?;
+            let arg = arg_bytes(arg.as_deref())?;
+            let input = message_input(&msg)?;
+            let mut canister = PersistentCanister::open(&dir, CanisterConfig::default())?;
+            let outcome = canister
+                .upgrade(module, &arg, &input)
+                .with_context(|| wasm.display().to_string())?;
+            let exit = report(&outcome);
+            if outcome.result.is_ok() {
+                println!(
+                    "upgraded {} to {} (module sha256 {})",
+                    dir.display(),
+                    wasm.display(),
+                    crate::state::sha256_hex(canister.canister().wasm())
+                );
+            }
+            Ok(exit)
+        }
+        Command::Info { dir } => {
+            let canister = PersistentCanister::open(&dir, CanisterConfig::default())?;
+            print_info(canister.canister());
+            Ok(Exit::Reply)
+        }
+        Command::Instrument {
+            input,
+            output,
+            stable,
+            no_metering,
+        } => {
+            let module = crate::load::read_module(&input)?;
+            let config = crate::instrument::Config::default()
+                .stable(StableMode::from(stable).into())
+                .metering(!no_metering);
+            let out = crate::instrument::instrument(&module, &config)?;
+            std::fs::write(&output, &out.wasm).map_err(|source| Error::Io {
+                path: output.clone(),
+                source,
+            })?;
+            println!("{}", out.summary);
+            println!("wrote {} ({} bytes)", output.display(), out.wasm.len());
+            Ok(Exit::Reply)
+        }
+    }
+}
+
+fn print_info(c: &crate::runtime::Canister) {
+    let sys = c.system();
+    println!(
+        "canister id:   {}",
+        candid::Principal::from_slice(&sys.canister_id).to_text()
+    );
+    println!("module sha256: {}", crate::state::sha256_hex(c.wasm()));
+    println!("stable mode:   {:?}", c.config().get_stable_mode());
+    println!(
+        "heap:          {} pages ({:?})",
+        c.heap().len() as u64 / WASM_PAGE_SIZE,
+        c.heap_type()
+    );
+    println!(
+        "stable memory: {} pages",
+        c.stable().len() as u64 / WASM_PAGE_SIZE
+    );
+    println!("version:       {}", sys.canister_version);
+    println!("messages:      {}", c.clock().messages);
+    let m = c.methods();
+    println!("updates:       {}", m.updates.join(", "));
+    println!("queries:       {}", m.queries.join(", "));
+    println!("hooks:         {}", m.hooks.join(", "));
+}

@@ -1,0 +1,71 @@
+//! What instrumentation did, printed by `canister-vm instrument`.
+
+use std::fmt;
+
+use super::validate::ModuleInfo;
+use super::{Config, StableMode};
+
+/// A summary of one instrumentation run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Memories of the output module: (index, description).
+    pub memories: Vec<(u32, String)>,
+    /// Exports added for the host.
+    pub host_exports: Vec<String>,
+    /// `ic0` imports replaced by injected functions.
+    pub replaced_imports: Vec<String>,
+    /// Functions injected.
+    pub injected_functions: Vec<String>,
+    /// Places where instruction counting was inserted.
+    pub metering_points: u64,
+    /// The stable mode used.
+    pub stable_mode: String,
+}
+
+impl Summary {
+    /// An empty summary for `info` instrumented with `config`.
+    pub fn new(info: &ModuleInfo, config: &Config) -> Self {
+        let mut memories = Vec::new();
+        for i in 0..info.memories {
+            let kind = if i == 0 {
+                if info.heap64 {
+                    "heap, i64"
+                } else {
+                    "heap, i32"
+                }
+            } else {
+                "declared by the module"
+            };
+            memories.push((i, kind.to_string()));
+        }
+        Summary {
+            memories,
+            stable_mode: match config.stable {
+                StableMode::Native => "native".into(),
+                StableMode::Syscall => "syscall".into(),
+            },
+            ..Summary::default()
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stable memory: {}", self.stable_mode)?;
+        writeln!(f, "memories:")?;
+        for (i, m) in &self.memories {
+            writeln!(f, "  {i}: {m}")?;
+        }
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        writeln!(f, "replaced imports: {}", list(&self.replaced_imports))?;
+        writeln!(f, "injected functions: {}", list(&self.injected_functions))?;
+        writeln!(f, "host exports: {}", list(&self.host_exports))?;
+        write!(f, "metering points: {}", self.metering_points)
+    }
+}

@@ -1,0 +1,874 @@
+//! The canister lifecycle: install, update, query, upgrade, with transactional messages.
+//!
+//! A [`Canister`] owns a wasmi store and instance of its instrumented module. Every message runs
+//! against a snapshot: success commits, a trap (or a reject, or an update without reply) restores
+//! heap, stable memory, globals and system state exactly. Queries always roll back.
+
+use wasmi::{Global, Instance, Memory, Module, Store, Val};
+
+use super::engine::new_engine;
+use super::ic0::HeapType;
+use super::ic0::api::{EntryPoint, HostTrap, Ic0, MessageContext, Response, WASM_PAGE_SIZE};
+use super::wasmi_backend::{HostData, linker};
+use crate::error::{Error, StateError};
+use crate::instrument::{self, InjectedTrap};
+use crate::state::{ANONYMOUS, CanisterState, Clock, GlobalValue, StableMode, SystemState};
+
+/// Export name prefix under which instrumentation exports mutable global `i`.
+const GLOBAL_EXPORT_PREFIX: &str = "canister_vm:global:";
+/// Export name under which instrumentation exports memory 0 (the heap).
+const HEAP_EXPORT: &str = "canister_vm:heap";
+/// Export name of the injected stable memory (native mode).
+const STABLE_MEMORY_EXPORT: &str = "stable_memory";
+/// Export name of the injected global holding the stable size in bytes (native mode).
+const STABLE_BYTES_EXPORT: &str = "canister_vm:stable_bytes";
+/// Export name of the instruction counter.
+const COUNTER_EXPORT: &str = "canister counter_instructions";
+
+/// IC reject codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[repr(u8)]
+pub enum RejectCode {
+    /// Fatal system error.
+    SysFatal = 1,
+    /// Transient system error.
+    SysTransient = 2,
+    /// The destination is invalid.
+    DestinationInvalid = 3,
+    /// The canister called `ic0.msg_reject`.
+    CanisterReject = 4,
+    /// The canister trapped or did not reply.
+    CanisterError = 5,
+    /// Unknown.
+    SysUnknown = 6,
+}
+
+/// A rejected message: code and message, as a caller on the IC would see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// The IC reject code.
+    pub code: RejectCode,
+    /// The reject message (names the trap reason for a trap).
+    pub message: String,
+}
+
+impl std::fmt::Display for Reject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "reject code {} ({:?}): {}",
+            self.code as u8, self.code, self.message
+        )
+    }
+}
+
+/// The outcome of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Reply bytes, or the reject.
+    pub result: Result<Vec<u8>, Reject>,
+    /// Instructions the message executed (0 when the module is not metered).
+    pub instructions: u64,
+    /// Lines the canister printed with `ic0.debug_print`.
+    pub debug_log: Vec<String>,
+}
+
+/// Caller and time of a message; `None` picks the deterministic default (the anonymous
+/// principal; the previous message's time plus one second).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageInput {
+    /// Caller principal bytes.
+    pub caller: Option<Vec<u8>>,
+    /// `ic0.time` in nanoseconds.
+    pub time: Option<u64>,
+}
+
+/// Instruction limits per message kind (IC defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstructionLimits {
+    /// Per update (and replicated query).
+    pub update: u64,
+    /// Per query.
+    pub query: u64,
+    /// Per install or upgrade (pre_upgrade, start and post_upgrade together count separately).
+    pub install: u64,
+}
+
+impl Default for InstructionLimits {
+    fn default() -> Self {
+        InstructionLimits {
+            update: 40_000_000_000,
+            query: 5_000_000_000,
+            install: 300_000_000_000,
+        }
+    }
+}
+
+/// How a canister is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanisterConfig {
+    stable_mode: StableMode,
+    stable_limit_pages: u64,
+    limits: InstructionLimits,
+    metering: bool,
+}
+
+impl Default for CanisterConfig {
+    fn default() -> Self {
+        CanisterConfig {
+            stable_mode: StableMode::default(),
+            stable_limit_pages: 400 * 1024 * 1024 * 1024 / WASM_PAGE_SIZE,
+            limits: InstructionLimits::default(),
+            metering: true,
+        }
+    }
+}
+
+impl CanisterConfig {
+    /// How stable memory is reached (default: native).
+    pub fn stable_mode(mut self, mode: StableMode) -> Self {
+        self.stable_mode = mode;
+        self
+    }
+    /// Largest stable memory in 64 KiB pages (default: 400 GiB).
+    pub fn stable_limit_pages(mut self, pages: u64) -> Self {
+        self.stable_limit_pages = pages;
+        self
+    }
+    /// Instruction limits per message kind.
+    pub fn instruction_limits(mut self, limits: InstructionLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// Whether instruction counting is instrumented (default: on).
+    pub fn metering(mut self, on: bool) -> Self {
+        self.metering = on;
+        self
+    }
+    /// The configured stable mode.
+    pub fn get_stable_mode(&self) -> StableMode {
+        self.stable_mode
+    }
+
+    fn instrument_config(&self) -> instrument::Config {
+        instrument::Config::default()
+            .stable(self.stable_mode.into())
+            .metering(self.metering)
+            .stable_limit_pages(self.stable_limit_pages)
+    }
+}
+
+/// What a module exports, as far as the lifecycle cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Methods {
+    /// `canister_update <name>` methods.
+    pub updates: Vec<String>,
+    /// `canister_query <name>` and `canister_composite_query <name>` methods.
+    pub queries: Vec<String>,
+    /// Lifecycle hooks present (`canister_init`, `canister_pre_upgrade`, ...).
+    pub hooks: Vec<String>,
+}
+
+impl Methods {
+    fn of(module: &Module) -> Self {
+        let mut m = Methods::default();
+        for export in module.exports() {
+            let name = export.name();
+            if let Some(u) = name.strip_prefix("canister_update ") {
+                m.updates.push(u.to_string());
+            } else if let Some(q) = name
+                .strip_prefix("canister_query ")
+                .or_else(|| name.strip_prefix("canister_composite_query "))
+            {
+                m.queries.push(q.to_string());
+            } else if matches!(
+                name,
+                "canister_init"
+                    | "canister_pre_upgrade"
+                    | "canister_post_upgrade"
+                    | "canister_inspect_message"
+                    | "canister_heartbeat"
+                    | "canister_global_timer"
+            ) {
+                m.hooks.push(name.to_string());
+            }
+        }
+        m.updates.sort();
+        m.queries.sort();
+        m
+    }
+
+    fn export_of_query(&self, module: &Module, method: &str) -> String {
+        let composite = format!("canister_composite_query {method}");
+        if module.exports().any(|e| e.name() == composite) {
+            composite
+        } else {
+            format!("canister_query {method}")
+        }
+    }
+}
+
+/// Handles into a live instance.
+#[derive(Debug, Clone)]
+struct Handles {
+    heap: Option<Memory>,
+    stable: Option<Memory>,
+    stable_bytes: Option<Global>,
+    counter: Option<Global>,
+    globals: Vec<(u32, Global)>,
+}
+
+/// Everything a rollback restores.
+struct Snapshot {
+    heap: Vec<u8>,
+    stable: Vec<u8>,
+    globals: Vec<(u32, GlobalValue)>,
+    system: SystemState,
+}
+
+/// A canister running on wasmi.
+pub struct Canister {
+    config: CanisterConfig,
+    wasm: Vec<u8>,
+    heap_type: HeapType,
+    module: Module,
+    methods: Methods,
+    store: Store<HostData>,
+    instance: Instance,
+    handles: Handles,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Canister {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canister")
+            .field("config", &self.config)
+            .field("heap_type", &self.heap_type)
+            .field("methods", &self.methods)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the index type of memory 0 (wasm32 when there is no memory).
+fn heap_type_of(wasm: &[u8]) -> HeapType {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        match payload {
+            Ok(wasmparser::Payload::ImportSection(reader)) => {
+                for import in reader.into_iter().flatten() {
+                    if let wasmparser::TypeRef::Memory(m) = import.ty {
+                        return if m.memory64 {
+                            HeapType::Wasm64
+                        } else {
+                            HeapType::Wasm32
+                        };
+                    }
+                }
+            }
+            Ok(wasmparser::Payload::MemorySection(reader)) => {
+                if let Some(Ok(m)) = reader.into_iter().next() {
+                    return if m.memory64 {
+                        HeapType::Wasm64
+                    } else {
+                        HeapType::Wasm32
+                    };
+                }
+            }
+            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => break,
+            _ => {}
+        }
+    }
+    HeapType::Wasm32
+}
+
+fn val_to_global(v: &Val) -> Option<GlobalValue> {
+    Some(match v {
+        Val::I32(x) => GlobalValue::I32(*x),
+        Val::I64(x) => GlobalValue::I64(*x),
+        Val::F32(x) => GlobalValue::F32(x.to_bits()),
+        Val::F64(x) => GlobalValue::F64(x.to_bits()),
+        Val::V128(x) => GlobalValue::V128(x.as_u128()),
+        Val::FuncRef(r) if r.is_null() => GlobalValue::NullFuncRef,
+        Val::ExternRef(r) if r.is_null() => GlobalValue::NullExternRef,
+        _ => return None,
+    })
+}
+
+fn global_to_val(g: GlobalValue) -> Val {
+    match g {
+        GlobalValue::I32(x) => Val::I32(x),
+        GlobalValue::I64(x) => Val::I64(x),
+        GlobalValue::F32(x) => Val::F32(wasmi::F32::from_bits(x)),
+        GlobalValue::F64(x) => Val::F64(wasmi::F64::from_bits(x)),
+        GlobalValue::V128(x) => Val::V128(wasmi::V128::from(x)),
+        GlobalValue::NullFuncRef => Val::FuncRef(wasmi::Nullable::Null),
+        GlobalValue::NullExternRef => Val::ExternRef(wasmi::Nullable::Null),
+    }
+}
+
+/// The reject for a failed call, naming the trap reason as the IC does.
+fn trap_reject(canister_id: &[u8], error: &wasmi::Error) -> Reject {
+    let id = candid::Principal::from_slice(canister_id).to_text();
+    let message = match error.downcast_ref::<HostTrap>() {
+        Some(HostTrap::Explicit(msg)) => format!("Canister {id} trapped explicitly: {msg}"),
+        Some(trap) => format!("Canister {id} trapped: {trap}"),
+        None => match error.as_trap_code() {
+            Some(code) => format!("Canister {id} trapped: {code}"),
+            None => format!("Canister {id} trapped: {error}"),
+        },
+    };
+    Reject {
+        code: RejectCode::CanisterError,
+        message,
+    }
+}
+
+/// Whether a wasmi error is a trap of the canister (as opposed to a host/linking failure).
+fn is_trap(error: &wasmi::Error) -> bool {
+    error.as_trap_code().is_some() || error.downcast_ref::<HostTrap>().is_some()
+}
+
+/// Whether the error is the instrumented instruction limit.
+pub fn is_instruction_limit(reject: &Reject) -> bool {
+    reject
+        .message
+        .ends_with(&InjectedTrap::InstructionLimit.to_string())
+}
+
+impl Canister {
+    /// Validates and instruments `wasm` and instantiates it as a new, empty canister (data
+    /// segments applied, start function run, `canister_init` not yet called).
+    ///
+    /// Returns `Ok(Err(reject))` if the start function traps.
+    pub fn create(
+        wasm: Vec<u8>,
+        config: CanisterConfig,
+        controller: Vec<u8>,
+    ) -> Result<Result<Canister, Reject>, Error> {
+        let system = SystemState::new(controller);
+        Self::instantiate(wasm, config, system, Vec::new(), Clock::default())
+    }
+
+    /// Instantiates a fresh instance of `wasm` with the given system state, stable memory and
+    /// clock (heap and globals as the module initialises them).
+    fn instantiate(
+        wasm: Vec<u8>,
+        config: CanisterConfig,
+        system: SystemState,
+        stable: Vec<u8>,
+        clock: Clock,
+    ) -> Result<Result<Canister, Reject>, Error> {
+        let engine = new_engine();
+        let heap_type = heap_type_of(&wasm);
+        let instrumented = instrument::instrument(&wasm, &config.instrument_config())?;
+        let module = Module::new(&engine, &instrumented.wasm[..])
+            .map_err(|e| Error::Instantiate(Box::new(e)))?;
+        let methods = Methods::of(&module);
+        let canister_id = system.canister_id.clone();
+        let ic0 = Ic0::new(system, Vec::new(), config.stable_limit_pages, heap_type);
+        let mut store = Store::new(&engine, HostData::new(ic0));
+        store
+            .data_mut()
+            .ic0
+            .begin(MessageContext::start(clock.next_time(None)));
+        let linker = linker(&engine, heap_type).map_err(|e| Error::Instantiate(Box::new(e)))?;
+        let instance = match linker.instantiate_and_start(&mut store, &module) {
+            Ok(instance) => instance,
+            Err(e) if is_trap(&e) => return Ok(Err(trap_reject(&canister_id, &e))),
+            Err(e) => return Err(Error::Instantiate(Box::new(e))),
+        };
+        let handles = Self::handles(&store, &instance);
+        store.data_mut().heap = handles.heap;
+        store.data_mut().counter = handles.counter;
+        let mut canister = Canister {
+            config,
+            wasm,
+            heap_type,
+            module,
+            methods,
+            store,
+            instance,
+            handles,
+            clock,
+        };
+        canister.set_stable(&stable)?;
+        Ok(Ok(canister))
+    }
+
+    fn handles(store: &Store<HostData>, instance: &Instance) -> Handles {
+        let mut globals = Vec::new();
+        for export in instance.exports(store) {
+            if let Some(i) = export.name().strip_prefix(GLOBAL_EXPORT_PREFIX)
+                && let (Ok(i), Some(g)) = (i.parse::<u32>(), export.clone().into_global())
+            {
+                globals.push((i, g));
+            }
+        }
+        // Instrumentation exports memory 0 (the heap) under a fixed name.
+        let heap = instance.get_memory(store, HEAP_EXPORT);
+        globals.sort_by_key(|(i, _)| *i);
+        Handles {
+            heap,
+            stable: instance.get_memory(store, STABLE_MEMORY_EXPORT),
+            stable_bytes: instance.get_global(store, STABLE_BYTES_EXPORT),
+            counter: instance.get_global(store, COUNTER_EXPORT),
+            globals,
+        }
+    }
+
+    /// Rebuilds a canister from a saved state.
+    pub fn from_state(state: CanisterState, config: CanisterConfig) -> Result<Canister, Error> {
+        let config = config.stable_mode(state.stable_mode);
+        let restore_err = |why: String| Error::State(StateError::Restore { why });
+        let mut canister =
+            match Self::instantiate(state.wasm, config, state.system, Vec::new(), state.clock)? {
+                Ok(c) => c,
+                Err(reject) => return Err(restore_err(reject.message)),
+            };
+        if canister.heap_type != state.heap_type {
+            return Err(restore_err(
+                "the heap type differs from the module's".into(),
+            ));
+        }
+        canister.restore(&Snapshot {
+            heap: state.heap,
+            stable: state.stable,
+            globals: state.globals,
+            system: canister.store.data().ic0.system.clone(),
+        })?;
+        Ok(canister)
+    }
+
+    /// The complete state, for persisting.
+    pub fn to_state(&self) -> CanisterState {
+        let snap = self.snapshot();
+        CanisterState {
+            wasm: self.wasm.clone(),
+            stable_mode: self.config.stable_mode,
+            heap_type: self.heap_type,
+            heap: snap.heap,
+            stable: snap.stable,
+            globals: snap.globals,
+            system: snap.system,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Exported methods and hooks.
+    pub fn methods(&self) -> &Methods {
+        &self.methods
+    }
+
+    /// The configuration the canister runs with.
+    pub fn config(&self) -> &CanisterConfig {
+        &self.config
+    }
+
+    /// The installed (uninstrumented) module.
+    pub fn wasm(&self) -> &[u8] {
+        &self.wasm
+    }
+
+    /// The heap's address type.
+    pub fn heap_type(&self) -> HeapType {
+        self.heap_type
+    }
+
+    /// System state (certified data, version, ...).
+    pub fn system(&self) -> &SystemState {
+        &self.store.data().ic0.system
+    }
+
+    /// Message counter and time.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Heap bytes.
+    pub fn heap(&self) -> &[u8] {
+        match self.handles.heap {
+            Some(m) => m.data(&self.store),
+            None => &[],
+        }
+    }
+
+    /// Stable memory bytes.
+    pub fn stable(&self) -> &[u8] {
+        match self.handles.stable {
+            Some(m) => m.data(&self.store),
+            None => &self.store.data().ic0.stable,
+        }
+    }
+
+    fn globals(&self) -> Vec<(u32, GlobalValue)> {
+        self.handles
+            .globals
+            .iter()
+            .map(|(i, g)| {
+                let v = g.get(&self.store);
+                // Non-null references cannot be persisted; they are saved as null.
+                let gv = val_to_global(&v).unwrap_or(match v {
+                    Val::ExternRef(_) => GlobalValue::NullExternRef,
+                    _ => GlobalValue::NullFuncRef,
+                });
+                (*i, gv)
+            })
+            .collect()
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            heap: self.heap().to_vec(),
+            stable: self.stable().to_vec(),
+            globals: self.globals(),
+            system: self.system().clone(),
+        }
+    }
+
+    /// Grows `memory` to `len` bytes (never shrinks) and writes `bytes` at 0.
+    fn fill_memory(&mut self, memory: Memory, bytes: &[u8]) -> Result<(), Error> {
+        let restore_err = |why: String| Error::State(StateError::Restore { why });
+        let current = memory.data_size(&self.store) as u64;
+        let want = bytes.len() as u64;
+        if want < current {
+            return Err(restore_err(format!(
+                "saved memory has {want} bytes, fewer than the module's initial {current}"
+            )));
+        }
+        if want > current {
+            memory
+                .grow(&mut self.store, (want - current) / WASM_PAGE_SIZE)
+                .map_err(|e| restore_err(format!("growing memory to {want} bytes: {e}")))?;
+        }
+        memory.data_mut(&mut self.store)[..bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn set_stable(&mut self, stable: &[u8]) -> Result<(), Error> {
+        match self.handles.stable {
+            Some(memory) => {
+                // Native mode: a Wasm memory cannot shrink; `restore` re-instantiates instead.
+                if stable.len() < memory.data_size(&self.store) {
+                    return Err(Error::State(StateError::Restore {
+                        why: "stable memory cannot shrink in place".into(),
+                    }));
+                }
+                self.fill_memory(memory, stable)?;
+                if let Some(g) = self.handles.stable_bytes {
+                    g.set(&mut self.store, Val::I64(stable.len() as i64))
+                        .map_err(|e| Error::State(StateError::Restore { why: e.to_string() }))?;
+                }
+            }
+            None => {
+                let buf = &mut self.store.data_mut().ic0.stable;
+                buf.clear();
+                buf.extend_from_slice(stable);
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the canister back to `snap`, in place when memory sizes allow, else by
+    /// re-instantiating the module.
+    fn restore(&mut self, snap: &Snapshot) -> Result<(), Error> {
+        let heap_len = self.heap().len();
+        let stable_len = self.stable().len();
+        let in_place = heap_len <= snap.heap.len()
+            && (self.handles.stable.is_none() || stable_len <= snap.stable.len());
+        if !in_place {
+            let fresh = Self::instantiate(
+                self.wasm.clone(),
+                self.config.clone(),
+                snap.system.clone(),
+                Vec::new(),
+                self.clock.clone(),
+            )?
+            .map_err(|r| Error::State(StateError::Restore { why: r.message }))?;
+            *self = fresh;
+        }
+        if let Some(heap) = self.handles.heap {
+            self.fill_memory(heap, &snap.heap)?;
+        }
+        self.set_stable(&snap.stable)?;
+        for (index, value) in &snap.globals {
+            let Some((_, global)) = self.handles.globals.iter().find(|(i, _)| i == index) else {
+                return Err(Error::State(StateError::Restore {
+                    why: format!("the module has no mutable global {index}"),
+                }));
+            };
+            global
+                .set(&mut self.store, global_to_val(*value))
+                .map_err(|e| {
+                    Error::State(StateError::Restore {
+                        why: format!("global {index}: {e}"),
+                    })
+                })?;
+        }
+        self.store.data_mut().ic0.system = snap.system.clone();
+        Ok(())
+    }
+
+    fn limit(&self, entry: EntryPoint) -> u64 {
+        let l = &self.config.limits;
+        match entry {
+            EntryPoint::Query => l.query,
+            EntryPoint::Update | EntryPoint::ReplicatedQuery => l.update,
+            _ => l.install,
+        }
+    }
+
+    fn next_context(
+        &self,
+        entry: EntryPoint,
+        method: &str,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> MessageContext {
+        MessageContext {
+            entry,
+            method: method.to_string(),
+            arg: arg.to_vec(),
+            caller: input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec()),
+            time: self.clock.next_time(input.time),
+        }
+    }
+
+    /// Runs export `export` (which must exist) with `ctx`; returns the raw result without
+    /// committing or rolling back.
+    fn run(&mut self, export: &str, ctx: MessageContext) -> Outcome {
+        let limit = self.limit(ctx.entry).min(i64::MAX as u64) as i64;
+        let entry = ctx.entry;
+        self.store.data_mut().ic0.begin(ctx);
+        self.store.data_mut().budget = limit;
+        if let Some(counter) = self.handles.counter {
+            // The counter is an i64 global created by instrumentation.
+            let _ = counter.set(&mut self.store, Val::I64(limit));
+        }
+        let func = self
+            .instance
+            .get_typed_func::<(), ()>(&self.store, export)
+            .expect("run is only called for exports that exist with type () -> ()");
+        let call = func.call(&mut self.store, ());
+        let instructions = match self.handles.counter.map(|c| c.get(&self.store)) {
+            Some(Val::I64(left)) => limit.saturating_sub(left).max(0) as u64,
+            _ => 0,
+        };
+        let canister_id = self.system().canister_id.clone();
+        let data = self.store.data_mut();
+        let response = data.ic0.take_response();
+        let debug_log = std::mem::take(&mut data.ic0.debug_log);
+        let result = match call {
+            Err(e) => Err(trap_reject(&canister_id, &e)),
+            Ok(()) => match response {
+                Some(Response::Reply(bytes)) => Ok(bytes),
+                Some(Response::Reject(message)) => Err(Reject {
+                    code: RejectCode::CanisterReject,
+                    message,
+                }),
+                None if matches!(
+                    entry,
+                    EntryPoint::Update | EntryPoint::Query | EntryPoint::ReplicatedQuery
+                ) =>
+                {
+                    Err(Reject {
+                        code: RejectCode::CanisterError,
+                        message: format!(
+                            "Canister {} did not reply to the call",
+                            candid::Principal::from_slice(&canister_id).to_text()
+                        ),
+                    })
+                }
+                None => Ok(Vec::new()),
+            },
+        };
+        Outcome {
+            result,
+            instructions,
+            debug_log,
+        }
+    }
+
+    fn has_export(&self, name: &str) -> bool {
+        self.module.exports().any(|e| e.name() == name)
+    }
+
+    /// Runs `canister_init` with `arg` (if exported). On a trap the canister is left as created.
+    pub fn init(&mut self, arg: &[u8], input: &MessageInput) -> Result<Outcome, Error> {
+        let time = self.clock.next_time(input.time);
+        let outcome = self.lifecycle_message(EntryPoint::Init, "canister_init", arg, input)?;
+        self.tick(time);
+        Ok(outcome)
+    }
+
+    fn lifecycle_message(
+        &mut self,
+        entry: EntryPoint,
+        export: &str,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> Result<Outcome, Error> {
+        let ctx = self.next_context(entry, "", arg, input);
+        if !self.has_export(export) {
+            return Ok(Outcome {
+                result: Ok(Vec::new()),
+                instructions: 0,
+                debug_log: Vec::new(),
+            });
+        }
+        let snap = self.snapshot();
+        let outcome = self.run(export, ctx);
+        if outcome.result.is_err() {
+            self.restore(&snap)?;
+        }
+        Ok(outcome)
+    }
+
+    fn tick(&mut self, time: u64) {
+        self.clock.messages += 1;
+        self.clock.last_time = time;
+    }
+
+    /// Calls update method `method`. Without an update of that name, a query method of that
+    /// name runs in replicated mode (its changes are discarded, as on the IC).
+    ///
+    /// A reply commits the message's changes; a trap, a reject or a missing reply undoes them.
+    pub fn update(
+        &mut self,
+        method: &str,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> Result<Outcome, Error> {
+        let (entry, export) = if self.methods.updates.iter().any(|m| m == method) {
+            (EntryPoint::Update, format!("canister_update {method}"))
+        } else if self.methods.queries.iter().any(|m| m == method) {
+            (
+                EntryPoint::ReplicatedQuery,
+                self.methods.export_of_query(&self.module, method),
+            )
+        } else {
+            return Err(self.not_found(method, "update"));
+        };
+        let ctx = self.next_context(entry, method, arg, input);
+        let time = ctx.time;
+        let snap = self.snapshot();
+        let outcome = self.run(&export, ctx);
+        if outcome.result.is_ok() && entry == EntryPoint::Update {
+            self.store.data_mut().ic0.system.canister_version += 1;
+        } else {
+            self.restore(&snap)?;
+        }
+        self.tick(time);
+        Ok(outcome)
+    }
+
+    /// Calls query method `method`; its changes are always discarded.
+    pub fn query(
+        &mut self,
+        method: &str,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> Result<Outcome, Error> {
+        if !self.methods.queries.iter().any(|m| m == method) {
+            let hint = if self.methods.updates.iter().any(|m| m == method) {
+                format!(" (`{method}` is an update method: call it without --query)")
+            } else {
+                String::new()
+            };
+            return Err(Error::MethodNotFound {
+                method: method.to_string(),
+                kind: "query",
+                hint,
+            });
+        }
+        let export = self.methods.export_of_query(&self.module, method);
+        let mut input = input.clone();
+        // Queries see the current time; they do not advance the clock.
+        input.time = Some(input.time.unwrap_or(self.clock.last_time));
+        let ctx = self.next_context(EntryPoint::Query, method, arg, &input);
+        let snap = self.snapshot();
+        let outcome = self.run(&export, ctx);
+        self.restore(&snap)?;
+        Ok(outcome)
+    }
+
+    fn not_found(&self, method: &str, kind: &'static str) -> Error {
+        let mut known: Vec<&str> = self
+            .methods
+            .updates
+            .iter()
+            .chain(&self.methods.queries)
+            .map(|s| s.as_str())
+            .collect();
+        known.sort();
+        Error::MethodNotFound {
+            method: method.to_string(),
+            kind,
+            hint: format!(" (methods: {})", known.join(", ")),
+        }
+    }
+
+    /// Upgrades to `wasm`: `canister_pre_upgrade` on the old module, stable memory kept, heap
+    /// and globals reset, `canister_post_upgrade(arg)` on the new one. Any trap undoes all of it
+    /// and leaves the old canister running.
+    pub fn upgrade(
+        &mut self,
+        wasm: Vec<u8>,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> Result<Outcome, Error> {
+        // Validate and instrument the new module before touching anything.
+        instrument::instrument(&wasm, &self.config.instrument_config())?;
+        // Both hooks belong to one message with one time.
+        let time = self.clock.next_time(input.time);
+        let input = MessageInput {
+            caller: input.caller.clone(),
+            time: Some(time),
+        };
+        let before = self.snapshot();
+        let pre =
+            self.lifecycle_message(EntryPoint::PreUpgrade, "canister_pre_upgrade", &[], &input)?;
+        if pre.result.is_err() {
+            self.tick(time);
+            return Ok(pre);
+        }
+        let mut system = self.system().clone();
+        system.canister_version += 1;
+        let stable = self.stable().to_vec();
+        let new = match Self::instantiate(
+            wasm,
+            self.config.clone(),
+            system,
+            stable,
+            self.clock.clone(),
+        )? {
+            Ok(new) => new,
+            Err(reject) => {
+                self.restore(&before)?;
+                self.tick(time);
+                return Ok(Outcome {
+                    result: Err(reject),
+                    ..pre
+                });
+            }
+        };
+        let old = std::mem::replace(self, new);
+        let post = self.lifecycle_message(
+            EntryPoint::PostUpgrade,
+            "canister_post_upgrade",
+            arg,
+            &input,
+        )?;
+        if post.result.is_err() {
+            *self = old;
+            self.restore(&before)?;
+        }
+        self.tick(time);
+        let mut debug_log = pre.debug_log;
+        debug_log.extend(post.debug_log);
+        Ok(Outcome {
+            result: post.result,
+            instructions: pre.instructions + post.instructions,
+            debug_log,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! Bad input: exit status 2 and one clear line on stderr, never a panic.
+
+use crate::support::{cli, repo, write_file};
+
+#[track_caller]
+fn one_line_error(stderr: &str, needle: &str) {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got {stderr:?}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(lines[0].contains(needle), "`{needle}` not in {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn garbage_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = write_file(
+        tmp.path(),
+        "junk.wasm",
+        [0xde, 0xad, 0xbe, 0xef, 0x00, 0xff],
+    );
+    let dir = tmp.path().join("c");
+    let err = cli(&[
+        "install",
+        junk.to_str().unwrap(),
+        "--state",
+        dir.to_str().unwrap(),
+    ])
+    .fails(2);
+    one_line_error(&err, "not a Wasm module");
+    assert!(!dir.exists(), "nothing is written for a bad module");
+}
+
+#[test]
+fn truncated_binary_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = write_file(tmp.path(), "bad.wasm", b"\0asm\x01\0\0\0\x01\x05");
+    let dir = tmp.path().join("c");
+    let err = cli(&[
+        "install",
+        bad.to_str().unwrap(),
+        "--state",
+        dir.to_str().unwrap(),
+    ])
+    .fails(2);
+    one_line_error(&err, "bad.wasm");
+}
+
+#[test]
+fn unknown_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wat = write_file(
+        tmp.path(),
+        "imp.wat",
+        r#"(module (import "ic0" "no_such_function" (func)) (memory 1))"#,
+    );
+    let dir = tmp.path().join("c");
+    let err = cli(&[
+        "install",
+        wat.to_str().unwrap(),
+        "--state",
+        dir.to_str().unwrap(),
+    ])
+    .fails(2);
+    one_line_error(&err, "no_such_function");
+}
+
+#[test]
+fn missing_method_and_malformed_candid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    let wat = repo().join("examples/counter.wat");
+    cli(&["install", wat.to_str().unwrap(), "--state", d]).ok();
+    one_line_error(
+        &cli(&["call", d, "nope"]).fails(2),
+        "no update method `nope`",
+    );
+    one_line_error(
+        &cli(&["call", d, "nope", "--query"]).fails(2),
+        "no query method `nope`",
+    );
+    one_line_error(
+        &cli(&["call", d, "inc", "--query"]).fails(2),
+        "is an update method",
+    );
+    one_line_error(
+        &cli(&["call", d, "inc", "(1 : nat64"]).fails(2),
+        "invalid Candid",
+    );
+    // None of that changed the canister.
+    assert_eq!(cli(&["call", d, "read", "--query"]).ok(), "(0 : nat64)");
+}
+
+#[test]
+fn missing_files_and_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("none");
+    one_line_error(
+        &cli(&["call", d.to_str().unwrap(), "inc"]).fails(2),
+        "no canister installed",
+    );
+    one_line_error(
+        &cli(&["info", d.to_str().unwrap()]).fails(2),
+        "no canister installed",
+    );
+    let missing = tmp.path().join("missing.wasm");
+    one_line_error(
+        &cli(&[
+            "install",
+            missing.to_str().unwrap(),
+            "--state",
+            d.to_str().unwrap(),
+        ])
+        .fails(2),
+        "missing.wasm",
+    );
+    // Installing twice into one directory is refused.
+    let wat = repo().join("examples/counter.wat");
+    cli(&[
+        "install",
+        wat.to_str().unwrap(),
+        "--state",
+        d.to_str().unwrap(),
+    ])
+    .ok();
+    one_line_error(
+        &cli(&[
+            "install",
+            wat.to_str().unwrap(),
+            "--state",
+            d.to_str().unwrap(),
+        ])
+        .fails(2),
+        "already installed",
+    );
+    // Usage errors are exit 2 as well (clap).
+    assert_eq!(cli(&["call"]).code, 2);
+}
