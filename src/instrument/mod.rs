@@ -17,6 +17,7 @@
 
 mod error;
 mod exports;
+mod stable;
 mod summary;
 mod validate;
 
@@ -103,6 +104,12 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented, Instrume
     let info = validate(wasm)?;
     let mut summary = Summary::new(&info, config);
     let wasm = exports::add_host_exports(wasm, &info, &mut summary)?;
+    let wasm = stable::rewrite(
+        &wasm,
+        config.stable,
+        config.stable_limit_pages,
+        &mut summary,
+    )?;
     Ok(Instrumented { wasm, summary })
 }
 

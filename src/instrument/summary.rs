@@ -16,6 +16,8 @@ pub struct Summary {
     pub replaced_imports: Vec<String>,
     /// Functions injected.
     pub injected_functions: Vec<String>,
+    /// Stable read/write call sites given the inline constant-length fast path.
+    pub stable_fast_paths: u64,
     /// Places where instruction counting was inserted.
     pub metering_points: u64,
     /// The stable mode used.
@@ -66,6 +68,7 @@ impl fmt::Display for Summary {
         writeln!(f, "replaced imports: {}", list(&self.replaced_imports))?;
         writeln!(f, "injected functions: {}", list(&self.injected_functions))?;
         writeln!(f, "host exports: {}", list(&self.host_exports))?;
+        writeln!(f, "stable fast paths: {}", self.stable_fast_paths)?;
         write!(f, "metering points: {}", self.metering_points)
     }
 }

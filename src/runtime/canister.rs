@@ -313,6 +313,11 @@ fn trap_reject(canister_id: &[u8], error: &wasmi::Error) -> Reject {
         Some(HostTrap::Explicit(msg)) => format!("Canister {id} trapped explicitly: {msg}"),
         Some(trap) => format!("Canister {id} trapped: {trap}"),
         None => match error.as_trap_code() {
+            // As on the IC, a Wasm memory access out of bounds is a heap out of bounds (accesses
+            // to stable memory are checked explicitly and trap with their own reason).
+            Some(wasmi::TrapCode::MemoryOutOfBounds) => {
+                format!("Canister {id} trapped: heap out of bounds")
+            }
             Some(code) => format!("Canister {id} trapped: {code}"),
             None => format!("Canister {id} trapped: {error}"),
         },

@@ -1,6 +1,11 @@
 //! Integration tests: one binary (as in wasmtime's `tests/all`), driving the CLI and the library.
 
+#[path = "../support/canisters.rs"]
+mod canisters;
+
 mod bad_input;
 mod cli_example;
 mod lifecycle;
+mod stable_modes;
 mod support;
+mod test_canisters;

@@ -1,7 +1,85 @@
-//! `cargo xtask build-canisters`.
-use anyhow::{Result, bail};
+//! `cargo xtask build-canisters [extra cargo args]`: builds the Rust test canisters in
+//! `test-canisters/` (a separate cargo workspace) for `wasm32-unknown-unknown`.
+//!
+//! Outputs go to `target/test-canisters/wasm32-unknown-unknown/release/{kv,counter,raw_stable}.wasm`.
+//! The integration tests build the same way (see `tests/support/canisters.rs`).
 
-/// Builds the test canisters.
-pub fn build_canisters(_args: &[String]) -> Result<()> {
-    bail!("not written yet")
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+/// The canisters in `test-canisters/`, by crate (and wasm file) name.
+pub const CANISTERS: [&str; 3] = ["kv", "counter", "raw_stable"];
+
+/// Inherited variables that would leak the outer build's settings into the canister build.
+const CLEARED_ENV: [&str; 10] = [
+    "CARGO_TARGET_DIR",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_MAKEFLAGS",
+    "CARGO_PRIMARY_PACKAGE",
+    "RUSTC",
+];
+
+/// Builds the test canisters; `args` are passed on to `cargo build`.
+pub fn build_canisters(args: &[String]) -> Result<()> {
+    let root = repo_root()?;
+    let target_dir = root.join("target").join("test-canisters");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+
+    let mut cmd = Command::new(&cargo);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--manifest-path",
+        ])
+        .arg(root.join("test-canisters").join("Cargo.toml"))
+        .args(args);
+    for var in CLEARED_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("CARGO_TARGET_DIR", &target_dir);
+
+    let started = Instant::now();
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {}", Path::new(&cargo).display()))?;
+    if !status.success() {
+        bail!("building the test canisters failed ({status})");
+    }
+    eprintln!(
+        "built the test canisters in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let out_dir = target_dir.join("wasm32-unknown-unknown").join("release");
+    for name in CANISTERS {
+        let wasm = out_dir.join(format!("{name}.wasm"));
+        if !wasm.is_file() {
+            bail!(
+                "expected {} after the build, but it is missing",
+                wasm.display()
+            );
+        }
+        println!("{}", wasm.display());
+    }
+    Ok(())
+}
+
+/// The repository root: the parent of xtask's manifest directory.
+fn repo_root() -> Result<PathBuf> {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask's manifest directory has no parent")
 }

@@ -1,0 +1,180 @@
+//! The Rust test canisters (ic-cdk, ic-stable-structures), driven through the CLI.
+
+use std::path::{Path, PathBuf};
+
+use crate::canisters::test_canister;
+use crate::support::{Run, cli, memories};
+
+/// A canister installed in a fresh temporary state directory.
+struct Installed {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Installed {
+    fn new(name: &str, extra: &[&str]) -> Installed {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(name);
+        let wasm = test_canister(name);
+        let mut args = vec![
+            "install".to_string(),
+            wasm.display().to_string(),
+            "--state".into(),
+            dir.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        cli(&args).ok();
+        Installed { _tmp: tmp, dir }
+    }
+    fn d(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+    fn call(&self, method: &str, arg: &str) -> Run {
+        cli(&["call", self.d(), method, arg])
+    }
+    fn query(&self, method: &str, arg: &str) -> Run {
+        cli(&["call", self.d(), method, arg, "--query"])
+    }
+    fn upgrade(&self, wasm: &Path) -> Run {
+        cli(&["upgrade", self.d(), wasm.to_str().unwrap()])
+    }
+}
+
+#[test]
+fn kv_put_get_len_fill_and_upgrade() {
+    let kv = Installed::new("kv", &[]);
+    assert_eq!(kv.query("len", "()").ok(), "(0 : nat64)");
+    kv.call("put", r#"(1 : nat64, blob "hello")"#).ok();
+    kv.call("put", r#"(2 : nat64, blob "\00\01\02")"#).ok();
+    assert_eq!(kv.query("get", "(1 : nat64)").ok(), r#"(opt blob "hello")"#);
+    assert_eq!(
+        kv.query("get", "(2 : nat64)").ok(),
+        r#"(opt blob "\00\01\02")"#
+    );
+    assert_eq!(kv.query("get", "(3 : nat64)").ok(), "(null)");
+    assert_eq!(kv.query("len", "()").ok(), "(2 : nat64)");
+    kv.call("fill", "(10000 : nat64)").ok();
+    assert_eq!(kv.query("len", "()").ok(), "(10_002 : nat64)");
+    // Values survive an upgrade (they live in stable memory); the hooks run.
+    assert_eq!(kv.query("upgrades", "()").ok(), "(0 : nat64)");
+    kv.upgrade(&test_canister("kv")).ok();
+    assert_eq!(kv.query("upgrades", "()").ok(), "(1 : nat64)");
+    assert_eq!(kv.query("len", "()").ok(), "(10_002 : nat64)");
+    assert_eq!(kv.query("get", "(1 : nat64)").ok(), r#"(opt blob "hello")"#);
+}
+
+#[test]
+fn counter_traps_rejects_and_queries_change_nothing() {
+    let c = Installed::new("counter", &["--arg", "(opt (41 : nat64))"]);
+    assert_eq!(c.call("inc", "()").ok(), "(42 : nat64)");
+    let before = memories(&c.dir);
+    let err = c.call("write_and_trap", "(5 : nat64)").fails(1);
+    assert!(err.contains("reject code 5"), "{err}");
+    assert!(err.contains("write_and_trap: deliberate trap"), "{err}");
+    assert_eq!(
+        memories(&c.dir),
+        before,
+        "a trapping update changed heap or stable memory"
+    );
+    // A query's writes never persist.
+    assert_eq!(c.query("query_mutate", "()").ok(), "(43 : nat64)");
+    assert_eq!(memories(&c.dir), before);
+    assert_eq!(c.query("read", "()").ok(), "(42 : nat64)");
+    // An explicit reject and a missing reply roll back too.
+    let err = c.call("reject_me", "()").fails(1);
+    assert!(
+        err.contains("reject code 4") && err.contains("rejected on purpose"),
+        "{err}"
+    );
+    let err = c.call("no_reply", "()").fails(1);
+    assert!(
+        err.contains("reject code 5") && err.contains("did not reply"),
+        "{err}"
+    );
+    assert_eq!(memories(&c.dir), before);
+    assert_eq!(c.call("inc", "()").ok(), "(43 : nat64)");
+}
+
+const PAGE: u64 = 65536;
+
+#[test]
+fn raw_stable_api_edge_cases() {
+    let r = Installed::new("raw_stable", &[]);
+    assert_eq!(r.call("size64", "()").ok(), "(0 : nat64)");
+    assert_eq!(r.call("size32", "()").ok(), "(0 : nat32)");
+    // Zero-length 64-bit accesses and 32-bit reads return before any bounds check.
+    assert_eq!(
+        r.call("read64", "(1_000_000 : nat64, 0 : nat64)").ok(),
+        r#"(blob "")"#
+    );
+    r.call("write64", r#"(1_000_000 : nat64, blob "")"#).ok();
+    assert_eq!(
+        r.call("read32", "(1_000_000 : nat32, 0 : nat32)").ok(),
+        r#"(blob "")"#
+    );
+    // The 32-bit write checks bounds first, even for zero length.
+    let err = r
+        .call("write32", r#"(1_000_000 : nat32, blob "")"#)
+        .fails(1);
+    assert!(err.contains("stable memory out of bounds"), "{err}");
+    // Grow, then exact-end accesses work and one past the end traps.
+    assert_eq!(r.call("grow64", "(2 : nat64)").ok(), "(0 : int64)");
+    assert_eq!(r.call("grow32", "(1 : nat32)").ok(), "(2 : int32)");
+    assert_eq!(r.call("size32", "()").ok(), "(3 : nat32)");
+    let end = 3 * PAGE;
+    r.call("write64", &format!(r#"({} : nat64, blob "abcd")"#, end - 4))
+        .ok();
+    assert_eq!(
+        r.call("read32", &format!("({} : nat32, 4 : nat32)", end - 4))
+            .ok(),
+        r#"(blob "abcd")"#
+    );
+    for (method, arg) in [
+        ("read64", format!("({} : nat64, 4 : nat64)", end - 3)),
+        ("write64", format!(r#"({} : nat64, blob "abcd")"#, end - 3)),
+        ("read32", format!("({} : nat32, 4 : nat32)", end - 3)),
+        ("write32", format!(r#"({} : nat32, blob "abcd")"#, end - 3)),
+        // offset + size overflows 64 bits
+        (
+            "read64_to",
+            format!("(0 : nat64, {} : nat64, 2 : nat64)", u64::MAX),
+        ),
+    ] {
+        let err = r.call(method, &arg).fails(1);
+        assert!(
+            err.contains("stable memory out of bounds"),
+            "{method}{arg}: {err}"
+        );
+    }
+    // Heap out of bounds is its own trap.
+    for (method, arg) in [
+        ("read64_to", "(4_294_967_290 : nat64, 0 : nat64, 8 : nat64)"),
+        (
+            "write64_from",
+            "(0 : nat64, 4_294_967_290 : nat64, 8 : nat64)",
+        ),
+        ("read32_to", "(4_294_967_290 : nat32, 0 : nat32, 8 : nat32)"),
+        (
+            "write32_from",
+            "(0 : nat32, 4_294_967_290 : nat32, 8 : nat32)",
+        ),
+    ] {
+        let err = r.call(method, arg).fails(1);
+        assert!(err.contains("heap out of bounds"), "{method}{arg}: {err}");
+    }
+    // Growing beyond the limits returns -1 and changes nothing.
+    assert_eq!(
+        r.call("grow64", "(18_446_744_073_709_551_615 : nat64)")
+            .ok(),
+        "(-1 : int64)"
+    );
+    assert_eq!(r.call("grow64", "(7_000_000 : nat64)").ok(), "(-1 : int64)"); // > 400 GiB
+    assert_eq!(r.call("grow32", "(65_534 : nat32)").ok(), "(-1 : int32)"); // > 4 GiB
+    assert_eq!(r.call("size64", "()").ok(), "(3 : nat64)");
+    // The failed calls left the data in place.
+    assert_eq!(
+        r.call("read64", &format!("({} : nat64, 4 : nat64)", end - 4))
+            .ok(),
+        r#"(blob "abcd")"#
+    );
+}

@@ -1,0 +1,129 @@
+//! Builds the Rust test canisters and checks the wasm they produce: valid modules that import only
+//! from `ic0` and export the expected canister methods.
+
+#[path = "support/canisters.rs"]
+mod canisters;
+
+use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
+
+struct Summary {
+    imports: Vec<(String, String)>,
+    exports: Vec<String>,
+}
+
+fn summarize(bytes: &[u8]) -> Summary {
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.expect("malformed wasm") {
+            Payload::ImportSection(reader) => {
+                for import in reader {
+                    let import = import.expect("malformed import");
+                    assert!(
+                        matches!(import.ty, TypeRef::Func(_)),
+                        "unexpected non-function import {}.{}",
+                        import.module,
+                        import.name
+                    );
+                    imports.push((import.module.to_string(), import.name.to_string()));
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export.expect("malformed export");
+                    if export.kind == ExternalKind::Func {
+                        exports.push(export.name.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Summary { imports, exports }
+}
+
+#[test]
+fn test_canisters_build_and_import_only_ic0() {
+    let expected_exports: [(&str, &[&str]); 3] = [
+        (
+            "kv",
+            &[
+                "canister_init",
+                "canister_pre_upgrade",
+                "canister_post_upgrade",
+                "canister_update put",
+                "canister_query get",
+                "canister_query len",
+                "canister_update fill",
+                "canister_query upgrades",
+            ],
+        ),
+        (
+            "counter",
+            &[
+                "canister_init",
+                "canister_update inc",
+                "canister_query read",
+                "canister_update write_and_trap",
+                "canister_query query_mutate",
+                "canister_update reject_me",
+                "canister_update no_reply",
+            ],
+        ),
+        (
+            "raw_stable",
+            &[
+                "canister_update size32",
+                "canister_update size64",
+                "canister_update grow32",
+                "canister_update grow64",
+                "canister_update read32",
+                "canister_update write32",
+                "canister_update read64",
+                "canister_update write64",
+                "canister_update read32_to",
+                "canister_update write32_from",
+                "canister_update read64_to",
+                "canister_update write64_from",
+            ],
+        ),
+    ];
+    assert_eq!(expected_exports.map(|(n, _)| n), canisters::CANISTERS);
+
+    for (name, exports) in expected_exports {
+        let bytes = canisters::test_canister_bytes(name);
+        assert!(
+            bytes.starts_with(b"\0asm"),
+            "{name}.wasm does not start with \\0asm"
+        );
+        let summary = summarize(&bytes);
+        assert!(!summary.imports.is_empty(), "{name}.wasm imports nothing");
+        for (module, field) in &summary.imports {
+            assert_eq!(module, "ic0", "{name}.wasm imports {module}.{field}");
+        }
+        for export in exports {
+            assert!(
+                summary.exports.iter().any(|e| e == export),
+                "{name}.wasm does not export {export:?}; exports: {:?}",
+                summary.exports
+            );
+        }
+    }
+
+    let raw = summarize(&canisters::test_canister_bytes("raw_stable"));
+    for f in [
+        "stable_size",
+        "stable_grow",
+        "stable_read",
+        "stable_write",
+        "stable64_size",
+        "stable64_grow",
+        "stable64_read",
+        "stable64_write",
+    ] {
+        assert!(
+            raw.imports.iter().any(|(_, name)| name == f),
+            "raw_stable.wasm does not import ic0.{f}"
+        );
+    }
+}
