@@ -13,7 +13,7 @@ use crate::candid_text::{decode_reply, encode_args};
 use crate::error::Error;
 use crate::runtime::ic0::api::WASM_PAGE_SIZE;
 use crate::runtime::persistent::PersistentCanister;
-use crate::runtime::{CanisterConfig, MessageInput, Outcome};
+use crate::runtime::{CanisterConfig, InstructionLimits, MessageInput, Outcome};
 use crate::state::StableMode;
 
 /// canister-vm: run Internet Computer canisters locally, deterministically, on wasmi.
@@ -57,6 +57,25 @@ struct MessageArgs {
     /// `ic0.time` for this message in nanoseconds; default: the previous message's time + 1 s.
     #[arg(long)]
     time: Option<u64>,
+    /// Instruction limit for this message (default: the IC's, 40 B for updates, 5 B for
+    /// queries, 300 B for install and upgrade).
+    #[arg(long, value_name = "N")]
+    instruction_limit: Option<u64>,
+}
+
+impl MessageArgs {
+    /// The canister configuration with this message's instruction limit applied.
+    fn config(&self) -> CanisterConfig {
+        let mut limits = InstructionLimits::default();
+        if let Some(n) = self.instruction_limit {
+            limits = InstructionLimits {
+                update: n,
+                query: n,
+                install: n,
+            };
+        }
+        CanisterConfig::default().instruction_limits(limits)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,7 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => {
             let module = crate::load::read_module(&wasm)?;
             let arg = arg_bytes(arg.as_deref())?;
-            let config = CanisterConfig::default().stable_mode(stable.into());
+            let config = msg.config().stable_mode(stable.into());
             let input = message_input(&msg)?;
             let (canister, outcome) =
                 PersistentCanister::install(&state, module, &arg, config, &input)
@@ -233,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => {
             let arg = arg_bytes(candid.as_deref())?;
             let input = message_input(&msg)?;
-            let mut canister = PersistentCanister::open(&dir, CanisterConfig::default())?;
+            let mut canister = PersistentCanister::open(&dir, msg.config())?;
             let outcome = if query {
                 canister.query(&method, &arg, &input)?
             } else {
@@ -259,7 +278,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             let module = crate::load::read_module(&wasm)?;
             let arg = arg_bytes(arg.as_deref())?;
             let input = message_input(&msg)?;
-            let mut canister = PersistentCanister::open(&dir, CanisterConfig::default())?;
+            let mut canister = PersistentCanister::open(&dir, msg.config())?;
             let outcome = canister
                 .upgrade(module, &arg, &input)
                 .with_context(|| wasm.display().to_string())?;

@@ -1,31 +1,58 @@
 //! Builds the Rust test canisters and checks the wasm they produce: valid modules that import only
-//! from `ic0` and export the expected canister methods.
+//! from `ic0`, only functions canister-vm provides (with the signatures it provides them with),
+//! and export the expected canister methods.
 
 #[path = "support/canisters.rs"]
 mod canisters;
 
+use canister_vm::runtime::ic0::{self, HeapType, Signature};
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
 struct Summary {
-    imports: Vec<(String, String)>,
+    /// `(module, name, signature)` of every imported function.
+    imports: Vec<(String, String, Signature)>,
     exports: Vec<String>,
 }
 
+fn to_ic0_valtype(t: wasmparser::ValType) -> ic0::ValType {
+    match t {
+        wasmparser::ValType::I32 => ic0::ValType::I32,
+        wasmparser::ValType::I64 => ic0::ValType::I64,
+        other => panic!("unexpected value type {other:?} in an imported function"),
+    }
+}
+
 fn summarize(bytes: &[u8]) -> Summary {
+    let mut types = Vec::new();
     let mut imports = Vec::new();
     let mut exports = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.expect("malformed wasm") {
+            Payload::TypeSection(reader) => {
+                for group in reader {
+                    for sub in group.expect("malformed type").into_types() {
+                        let func = sub.unwrap_func();
+                        types.push(Signature {
+                            params: func.params().iter().copied().map(to_ic0_valtype).collect(),
+                            results: func.results().iter().copied().map(to_ic0_valtype).collect(),
+                        });
+                    }
+                }
+            }
             Payload::ImportSection(reader) => {
                 for import in reader {
                     let import = import.expect("malformed import");
-                    assert!(
-                        matches!(import.ty, TypeRef::Func(_)),
-                        "unexpected non-function import {}.{}",
-                        import.module,
-                        import.name
-                    );
-                    imports.push((import.module.to_string(), import.name.to_string()));
+                    let TypeRef::Func(ty) = import.ty else {
+                        panic!(
+                            "unexpected non-function import {}.{}",
+                            import.module, import.name
+                        );
+                    };
+                    imports.push((
+                        import.module.to_string(),
+                        import.name.to_string(),
+                        types[ty as usize].clone(),
+                    ));
                 }
             }
             Payload::ExportSection(reader) => {
@@ -98,8 +125,15 @@ fn test_canisters_build_and_import_only_ic0() {
         );
         let summary = summarize(&bytes);
         assert!(!summary.imports.is_empty(), "{name}.wasm imports nothing");
-        for (module, field) in &summary.imports {
+        for (module, field, sig) in &summary.imports {
             assert_eq!(module, "ic0", "{name}.wasm imports {module}.{field}");
+            let provided = ic0::signature(field, HeapType::Wasm32).unwrap_or_else(|| {
+                panic!("{name}.wasm imports ic0.{field}, which canister-vm does not provide")
+            });
+            assert_eq!(
+                *sig, provided,
+                "{name}.wasm imports ic0.{field} as {sig}, canister-vm provides {provided}"
+            );
         }
         for export in exports {
             assert!(
@@ -122,7 +156,7 @@ fn test_canisters_build_and_import_only_ic0() {
         "stable64_write",
     ] {
         assert!(
-            raw.imports.iter().any(|(_, name)| name == f),
+            raw.imports.iter().any(|(_, name, _)| name == f),
             "raw_stable.wasm does not import ic0.{f}"
         );
     }

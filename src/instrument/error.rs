@@ -14,6 +14,24 @@ pub enum InstrumentError {
     /// Re-encoding the module failed.
     #[error("re-encoding the module failed: {0}")]
     Encode(String),
+    /// The module breaks a canister rule (DESIGN.md §8).
+    #[error("invalid canister module: {0}")]
+    Rule(Box<super::rules::RuleError>),
+    /// The metering pass cannot instrument the module.
+    #[error(transparent)]
+    Metering(Box<super::metering::MeteringError>),
+}
+
+impl From<super::rules::RuleError> for InstrumentError {
+    fn from(e: super::rules::RuleError) -> Self {
+        InstrumentError::Rule(Box::new(e))
+    }
+}
+
+impl From<super::metering::MeteringError> for InstrumentError {
+    fn from(e: super::metering::MeteringError) -> Self {
+        InstrumentError::Metering(Box::new(e))
+    }
 }
 
 impl From<wasmparser::BinaryReaderError> for InstrumentError {

@@ -3,7 +3,8 @@
 //! [`instrument`] takes a canister module and returns a module that the runtime can drive on any
 //! engine with multi-memory and memory64. The passes, in order:
 //!
-//! 1. **validate** ([`validate`]): the module is valid Wasm for the engine's feature set.
+//! 1. **validate** ([`validate`]): the module is valid Wasm for the engine's feature set, and
+//!    (except with [`Config::generic`]) a valid canister ([`rules`], DESIGN.md §8).
 //! 2. **exports** ([`exports`]): the host needs to read and restore the heap and every mutable
 //!    global, so they are exported under reserved names:
 //!
@@ -11,12 +12,17 @@
 //!    (export "canister_vm:heap" (memory 0))
 //!    (export "canister_vm:global:<i>" (global <i>))   ;; for every mutable global i
 //!    ```
+//!    Then **metering** ([`metering`], costs in [`cost`]) counts instructions in an exported
+//!    i64 global, before the stable-memory pass so that its injected code is not metered.
 //! 3. **encode**: every section the passes do not touch is copied unchanged (custom sections such
 //!    as `icp:public candid:service` and the name section included), through
 //!    [`wasm_encoder::reencode::Reencode`].
 
+pub mod cost;
 mod error;
 mod exports;
+pub mod metering;
+pub mod rules;
 mod stable;
 mod summary;
 mod validate;
@@ -60,6 +66,8 @@ pub struct Config {
     stable: StableMode,
     metering: bool,
     stable_limit_pages: u64,
+    /// Whether the canister rules (DESIGN.md §8) apply; off for [`Config::generic`].
+    canister_rules: bool,
 }
 
 impl Default for Config {
@@ -68,11 +76,22 @@ impl Default for Config {
             stable: StableMode::Native,
             metering: true,
             stable_limit_pages: 400 * 1024 * 1024 * 1024 / 65536,
+            canister_rules: true,
         }
     }
 }
 
 impl Config {
+    /// Settings for any valid module, not only canisters (the spec-test runner): metering on, no
+    /// canister rules (the module may import anything from anywhere and have no memory), stable
+    /// memory left alone.
+    pub fn generic() -> Self {
+        Config {
+            stable: StableMode::Syscall,
+            canister_rules: false,
+            ..Config::default()
+        }
+    }
     /// How stable memory is reached (default: native).
     pub fn stable(mut self, mode: StableMode) -> Self {
         self.stable = mode;
@@ -102,8 +121,15 @@ pub struct Instrumented {
 /// Validates and instruments `wasm` (see the module docs for the passes).
 pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented, InstrumentError> {
     let info = validate(wasm)?;
+    if config.canister_rules {
+        rules::check(wasm)?;
+    }
     let mut summary = Summary::new(&info, config);
     let wasm = exports::add_host_exports(wasm, &info, &mut summary)?;
+    let wasm = match config.metering {
+        true => metering::rewrite(&wasm, &mut summary)?,
+        false => wasm,
+    };
     let wasm = stable::rewrite(
         &wasm,
         config.stable,

@@ -6,6 +6,7 @@ mod canisters;
 mod bad_input;
 mod cli_example;
 mod lifecycle;
+mod metering;
 mod stable_modes;
 mod support;
 mod test_canisters;

@@ -1,5 +1,10 @@
 //! Builds the Rust test canisters (`test-canisters/`) once per test process and hands out their
 //! paths. Include with `#[path = "../support/canisters.rs"] mod canisters;` (std only).
+//!
+//! The build is `cargo build --release --target wasm32-unknown-unknown` of the separate
+//! `test-canisters` workspace into `<repo>/target/test-canisters`, the same as
+//! `cargo xtask build-canisters`. Test binaries running at the same time all ask cargo, whose lock
+//! on that target directory serialises them; after the first build it is a no-op check (~0.1s).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,17 +15,33 @@ use std::sync::OnceLock;
 pub const CANISTERS: [&str; 3] = ["kv", "counter", "raw_stable"];
 
 /// Inherited variables from the outer `cargo test` that would break or skew the nested build.
-const CLEARED_ENV: [&str; 10] = [
+const CLEARED_ENV: [&str; 12] = [
     "CARGO_TARGET_DIR",
     "RUSTFLAGS",
     "CARGO_ENCODED_RUSTFLAGS",
-    "CARGO_BUILD_TARGET",
-    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "CARGO_ENCODED_RUSTDOCFLAGS",
+    "RUSTC",
     "RUSTC_WRAPPER",
     "RUSTC_WORKSPACE_WRAPPER",
     "CARGO_MAKEFLAGS",
     "CARGO_PRIMARY_PACKAGE",
-    "RUSTC",
+    "CARGO_INCREMENTAL",
+    "__CARGO_FIX_PLZ",
+];
+
+/// Prefixes of inherited variables cleared too: the outer build's settings (`CARGO_BUILD_TARGET`,
+/// `CARGO_BUILD_RUSTFLAGS`, `CARGO_PROFILE_RELEASE_*`) and the per-crate variables cargo sets for
+/// tests.
+const CLEARED_ENV_PREFIXES: [&str; 8] = [
+    "CARGO_BUILD_",
+    "CARGO_PROFILE_",
+    "CARGO_MANIFEST_",
+    "CARGO_CFG_",
+    "CARGO_FEATURE_",
+    "CARGO_PKG_",
+    "CARGO_CRATE_",
+    "CARGO_BIN_",
 ];
 
 /// The repository root (the root crate's manifest directory).
@@ -33,13 +54,14 @@ pub fn canisters_dir() -> PathBuf {
     repo_root().join("target/test-canisters/wasm32-unknown-unknown/release")
 }
 
-/// Builds every test canister (once per process; later calls return at once).
+/// Builds every test canister (once per process; later calls return at once) and returns the
+/// directory holding the wasm files. Panics with cargo's stderr if the build fails.
 pub fn build_all() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = repo_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(cargo);
+        let mut cmd = Command::new(&cargo);
         cmd.current_dir(&root)
             .args([
                 "build",
@@ -49,16 +71,24 @@ pub fn build_all() -> &'static Path {
                 "--manifest-path",
             ])
             .arg(root.join("test-canisters/Cargo.toml"));
-        for var in CLEARED_ENV {
-            cmd.env_remove(var);
+        for (var, _) in std::env::vars_os() {
+            let Some(var) = var.to_str() else { continue };
+            if CLEARED_ENV.contains(&var) || CLEARED_ENV_PREFIXES.iter().any(|p| var.starts_with(p))
+            {
+                cmd.env_remove(var);
+            }
         }
         cmd.env("CARGO_TARGET_DIR", root.join("target/test-canisters"));
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("could not run cargo to build the test canisters: {e}"));
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!(
+                "could not run {} to build the test canisters: {e}",
+                Path::new(&cargo).display()
+            )
+        });
         if !out.status.success() {
             panic!(
-                "building the test canisters failed ({}):\n{}",
+                "building the test canisters failed ({}); `cargo xtask build-canisters` runs the \
+                 same build. cargo's stderr:\n{}",
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -73,7 +103,7 @@ pub fn test_canister(name: &str) -> PathBuf {
     let path = build_all().join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
-        "test canister {name:?} not found at {}",
+        "test canister {name:?} not found at {} (known: {CANISTERS:?})",
         path.display()
     );
     path

@@ -1,0 +1,642 @@
+//! The metering pass: deterministic instruction counting in the module itself (DESIGN.md §5).
+//!
+//! The pass runs on the module before the stable-memory pass (whose injected code is not
+//! metered) and injects:
+//!
+//! ```wat
+//! (import "canister_vm" "trap" (func $trap (param i32)))   ;; unless the module has it already
+//! (global $counter (mut i64) (i64.const 300_000_000_000))  ;; appended after the last global
+//! (export "canister counter_instructions" (global $counter))
+//! ```
+//!
+//! The host sets the counter to the message's budget before each message and reads
+//! `used = budget - counter` afterwards. Its initial value (the *IC* install limit,
+//! [`START_BUDGET`]) only bounds the start function, which runs at instantiation before the host
+//! can set it. Adding the import shifts the index of every defined function by one; calls,
+//! `ref.func`, element segments, exports, the start function and the name section are remapped
+//! through [`Reencode::function_index`].
+//!
+//! **Basic blocks.** A function body is cut into straight-line segments that can only be entered
+//! at their first instruction: a segment ends after `loop`, `if`, `else`, `end`, `br_if` and after
+//! the unconditional transfers `br`, `br_table`, `return`, `unreachable`, `return_call`,
+//! `return_call_indirect` (`block` does not end a segment: nothing branches to its start, and
+//! calls do not either: the callee returns to the next instruction). Each segment's static cost
+//! (the sum of [`cost::static_cost`] over its operators) is charged at its start:
+//!
+//! ```wat
+//! global.get $counter  i64.const <cost>  i64.sub  global.set $counter
+//! ```
+//!
+//! A segment that starts right after an unconditional transfer is unreachable and not charged.
+//! At a function entry and at every loop header, after the charge (made even if the cost is 0),
+//! the counter is checked, so an infinite loop or recursion traps:
+//!
+//! ```wat
+//! (if (i64.lt_s (global.get $counter) (i64.const 0))
+//!   (then (call $trap (i32.const 1)) unreachable))       ;; InjectedTrap::InstructionLimit
+//! ```
+//!
+//! Between two checks the code executes a loop-free, call-free path of one function (plus the
+//! rest of the paths of the functions it returns to), so the counter goes below zero by at most
+//! the cost of such paths before the message traps. The host must treat a message that ends with
+//! a negative counter as having exceeded its limit.
+//!
+//! **Bulk operators.** `memory.copy/fill/init` and `table.copy/fill/init` also charge their
+//! length (one per byte or element) right before they execute, and check the counter, so a huge
+//! copy traps before it runs. The length is the top of the stack; it is kept there through one
+//! scratch i64 local added to the function:
+//!
+//! ```wat
+//! local.tee $n                               ;; 64-bit length (i64 memories and tables)
+//! i64.extend_i32_u local.tee $n i32.wrap_i64 ;; 32-bit length (the same value stays on the stack)
+//! global.get $counter  local.get $n  i64.sub  global.set $counter
+//! (if (i64.lt_s (global.get $counter) (i64.const 0)) (then (call $trap (i32.const 1)) unreachable))
+//! ```
+//!
+//! A 64-bit length of 2^63 or more (which can never be in bounds) traps as an instruction limit:
+//! the check is then `(i64.lt_s (i64.or (global.get $counter) (local.get $n)) (i64.const 0))`.
+
+use wasm_encoder::reencode::{self, Reencode};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, EntityType, ExportKind, ExportSection, Function,
+    GlobalSection, GlobalType, ImportSection, Instruction as I, Module, SectionId, TypeSection,
+    ValType,
+};
+use wasmparser::{KnownCustom, Operator, Parser, Payload, TypeRef};
+
+use super::cost;
+use super::{InjectedTrap, InstrumentError, Summary, names};
+
+/// The counter's initial value: the budget of the start function (the *IC* install limit). The
+/// host sets the counter before every message.
+pub const START_BUDGET: i64 = 300_000_000_000;
+
+/// Name of the host function injected code calls to trap (module [`names::HOST_MODULE`]).
+pub const TRAP_IMPORT: &str = "trap";
+
+/// The largest number of locals (parameters included) a function may have (wasmparser's limit).
+const MAX_LOCALS: u64 = 50_000;
+
+/// Why the metering pass cannot instrument a module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MeteringError {
+    /// The module already exports a name the pass needs.
+    #[error("the module already exports `{name}`, which metering reserves")]
+    ReservedExport {
+        /// The export name.
+        name: String,
+    },
+    /// The function has no room for the scratch local bulk operators need.
+    #[error(
+        "function {function} has {locals} locals; metering its bulk operators needs one more \
+         (at byte offset {offset:#x})"
+    )]
+    TooManyLocals {
+        /// Function index (in the input module).
+        function: u32,
+        /// Its number of locals, parameters included.
+        locals: u64,
+        /// Byte offset of the function body.
+        offset: usize,
+    },
+    /// An operator of a proposal canister-vm does not enable.
+    #[error(
+        "operator {operator} is not supported (function {function}, at byte offset {offset:#x})"
+    )]
+    UnsupportedOperator {
+        /// The operator, as wasmparser prints it.
+        operator: String,
+        /// Function index (in the input module).
+        function: u32,
+        /// Byte offset of the operator.
+        offset: usize,
+    },
+}
+
+/// What the pass needs to know about the input module.
+#[derive(Debug, Default)]
+struct Facts {
+    /// Number of parameters of every type.
+    type_params: Vec<u32>,
+    /// The first type `(func (param i32))`, if any.
+    trap_type: Option<u32>,
+    /// Number of imported functions.
+    imported_functions: u32,
+    /// Function index of an existing `canister_vm.trap` import of type `(func (param i32))`.
+    trap_import: Option<u32>,
+    /// Type index of every defined function.
+    defined_function_types: Vec<u32>,
+    /// Number of globals, imported ones included.
+    globals: u32,
+    /// Whether each memory (imported ones first) is a memory64.
+    memory64: Vec<bool>,
+    /// Whether each table (imported ones first) is a table64.
+    table64: Vec<bool>,
+    /// Whether the module exports [`names::COUNTER`].
+    exports_counter: bool,
+}
+
+fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
+    let mut facts = Facts::default();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    let ty = ty?;
+                    let index = facts.type_params.len() as u32;
+                    if facts.trap_type.is_none()
+                        && ty.params() == [wasmparser::ValType::I32]
+                        && ty.results().is_empty()
+                    {
+                        facts.trap_type = Some(index);
+                    }
+                    facts.type_params.push(ty.params().len() as u32);
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader {
+                    let import = import?;
+                    match import.ty {
+                        TypeRef::Func(ty) => {
+                            if facts.trap_import.is_none()
+                                && import.module == names::HOST_MODULE
+                                && import.name == TRAP_IMPORT
+                                && Some(ty) == facts.trap_type
+                            {
+                                facts.trap_import = Some(facts.imported_functions);
+                            }
+                            facts.imported_functions += 1;
+                        }
+                        TypeRef::Global(_) => facts.globals += 1,
+                        TypeRef::Memory(m) => facts.memory64.push(m.memory64),
+                        TypeRef::Table(t) => facts.table64.push(t.table64),
+                        TypeRef::Tag(_) => {}
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    facts.defined_function_types.push(ty?);
+                }
+            }
+            Payload::TableSection(reader) => {
+                for table in reader {
+                    facts.table64.push(table?.ty.table64);
+                }
+            }
+            Payload::MemorySection(reader) => {
+                for memory in reader {
+                    facts.memory64.push(memory?.memory64);
+                }
+            }
+            Payload::GlobalSection(reader) => facts.globals += reader.count(),
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    if export?.name == names::COUNTER {
+                        facts.exports_counter = true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(facts)
+}
+
+/// Where a segment can be entered from, which decides what is injected at its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    /// The function's first segment: charge and check.
+    Function,
+    /// The first segment of a loop body: charge and check.
+    LoopHeader,
+    /// Any other reachable segment: charge.
+    Plain,
+    /// Follows an unconditional transfer: unreachable, nothing injected.
+    Dead,
+}
+
+/// A straight-line run of operators `start..end` entered only at `start`.
+#[derive(Debug)]
+struct Segment {
+    start: usize,
+    end: usize,
+    cost: u64,
+    entry: Entry,
+}
+
+/// How a bulk operator's length is typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Length {
+    I32,
+    I64,
+}
+
+/// The re-encoder of the metering pass.
+struct Metering<'f> {
+    facts: &'f Facts,
+    /// Whether the trap import is appended (defined function indices shift by one).
+    add_import: bool,
+    /// Type of the trap import, and whether it is appended to the type section.
+    trap_type: u32,
+    add_type: bool,
+    /// Function index of the trap import in the output.
+    trap: u32,
+    /// Global index of the counter.
+    counter: u32,
+    /// Index of the next function body among defined functions.
+    body: usize,
+    /// Charges and checks injected.
+    points: u64,
+    import_done: bool,
+    global_done: bool,
+    export_done: bool,
+}
+
+impl<'f> Metering<'f> {
+    fn new(facts: &'f Facts) -> Self {
+        let needs_trap = !facts.defined_function_types.is_empty();
+        let add_import = needs_trap && facts.trap_import.is_none();
+        let (trap_type, add_type) = match facts.trap_type {
+            Some(t) => (t, false),
+            None => (facts.type_params.len() as u32, add_import),
+        };
+        Metering {
+            facts,
+            add_import,
+            trap_type,
+            add_type,
+            trap: facts.trap_import.unwrap_or(facts.imported_functions),
+            counter: facts.globals,
+            body: 0,
+            points: 0,
+            import_done: !add_import,
+            global_done: false,
+            export_done: false,
+        }
+    }
+
+    fn length_of(&self, op: &Operator<'_>) -> Option<Length> {
+        let mem = |i: u32| {
+            self.facts
+                .memory64
+                .get(i as usize)
+                .copied()
+                .unwrap_or(false)
+        };
+        let table = |i: u32| self.facts.table64.get(i as usize).copied().unwrap_or(false);
+        let wide = |b: bool| if b { Length::I64 } else { Length::I32 };
+        match *op {
+            Operator::MemoryFill { mem: m } => Some(wide(mem(m))),
+            Operator::MemoryCopy { dst_mem, src_mem } => Some(wide(mem(dst_mem) && mem(src_mem))),
+            Operator::MemoryInit { .. } | Operator::TableInit { .. } => Some(Length::I32),
+            Operator::TableFill { table: t } => Some(wide(table(t))),
+            Operator::TableCopy {
+                dst_table,
+                src_table,
+            } => Some(wide(table(dst_table) && table(src_table))),
+            _ => None,
+        }
+    }
+
+    /// `global.get $counter  i64.const cost  i64.sub  global.set $counter`
+    fn charge(&mut self, f: &mut Function, cost: u64) {
+        f.instruction(&I::GlobalGet(self.counter))
+            .instruction(&I::I64Const(cost.min(i64::MAX as u64) as i64))
+            .instruction(&I::I64Sub)
+            .instruction(&I::GlobalSet(self.counter));
+        self.points += 1;
+    }
+
+    /// Traps with the instruction limit if the counter (or'ed with local `or_local`) is negative.
+    fn check(&mut self, f: &mut Function, or_local: Option<u32>) {
+        f.instruction(&I::GlobalGet(self.counter));
+        if let Some(local) = or_local {
+            f.instruction(&I::LocalGet(local)).instruction(&I::I64Or);
+        }
+        f.instruction(&I::I64Const(0))
+            .instruction(&I::I64LtS)
+            .instruction(&I::If(BlockType::Empty))
+            .instruction(&I::I32Const(InjectedTrap::InstructionLimit.code()))
+            .instruction(&I::Call(self.trap))
+            .instruction(&I::Unreachable)
+            .instruction(&I::End);
+        self.points += 1;
+    }
+
+    /// Charges the length on top of the stack (kept there) through scratch local `n`.
+    fn charge_length(&mut self, f: &mut Function, length: Length, n: u32) {
+        match length {
+            Length::I64 => {
+                f.instruction(&I::LocalTee(n));
+            }
+            Length::I32 => {
+                f.instruction(&I::I64ExtendI32U)
+                    .instruction(&I::LocalTee(n))
+                    .instruction(&I::I32WrapI64);
+            }
+        }
+        f.instruction(&I::GlobalGet(self.counter))
+            .instruction(&I::LocalGet(n))
+            .instruction(&I::I64Sub)
+            .instruction(&I::GlobalSet(self.counter));
+        // The charge and its check count as one metering point (the check's).
+        self.check(f, (length == Length::I64).then_some(n));
+    }
+
+    fn user(e: impl Into<InstrumentError>) -> reencode::Error<InstrumentError> {
+        reencode::Error::UserError(e.into())
+    }
+}
+
+/// Cuts `ops` into segments (see the module docs) and prices them.
+fn segments(ops: &[(Operator<'_>, usize)], function: u32) -> Result<Vec<Segment>, MeteringError> {
+    let mut out = Vec::new();
+    let mut current = Segment {
+        start: 0,
+        end: 0,
+        cost: 0,
+        entry: Entry::Function,
+    };
+    for (i, (op, offset)) in ops.iter().enumerate() {
+        let cost = cost::static_cost(op).ok_or_else(|| MeteringError::UnsupportedOperator {
+            operator: format!("{op:?}"),
+            function,
+            offset: *offset,
+        })?;
+        current.cost += u64::from(cost);
+        let next = match op {
+            Operator::Loop { .. } => Entry::LoopHeader,
+            Operator::If { .. } | Operator::Else | Operator::End | Operator::BrIf { .. } => {
+                Entry::Plain
+            }
+            Operator::Br { .. }
+            | Operator::BrTable { .. }
+            | Operator::Return
+            | Operator::Unreachable
+            | Operator::ReturnCall { .. }
+            | Operator::ReturnCallIndirect { .. } => Entry::Dead,
+            _ => continue,
+        };
+        current.end = i + 1;
+        let done = std::mem::replace(
+            &mut current,
+            Segment {
+                start: i + 1,
+                end: i + 1,
+                cost: 0,
+                entry: next,
+            },
+        );
+        out.push(done);
+    }
+    current.end = ops.len();
+    if current.start < current.end {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+/// Canonical position of a section in a module.
+fn rank(id: SectionId) -> u8 {
+    match id {
+        SectionId::Custom => 0,
+        SectionId::Type => 1,
+        SectionId::Import => 2,
+        SectionId::Function => 3,
+        SectionId::Table => 4,
+        SectionId::Memory => 5,
+        SectionId::Tag => 6,
+        SectionId::Global => 7,
+        SectionId::Export => 8,
+        SectionId::Start => 9,
+        SectionId::Element => 10,
+        SectionId::DataCount => 11,
+        SectionId::Code => 12,
+        SectionId::Data => 13,
+    }
+}
+
+impl Reencode for Metering<'_> {
+    type Error = InstrumentError;
+
+    fn function_index(&mut self, func: u32) -> u32 {
+        if self.add_import && func >= self.facts.imported_functions {
+            func + 1
+        } else {
+            func
+        }
+    }
+
+    fn parse_type_section(
+        &mut self,
+        types: &mut TypeSection,
+        section: wasmparser::TypeSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_type_section(self, types, section)?;
+        if self.add_type {
+            types.ty().function([ValType::I32], []);
+        }
+        Ok(())
+    }
+
+    fn parse_import_section(
+        &mut self,
+        imports: &mut ImportSection,
+        section: wasmparser::ImportSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_import_section(self, imports, section)?;
+        if self.add_import {
+            imports.import(
+                names::HOST_MODULE,
+                TRAP_IMPORT,
+                EntityType::Function(self.trap_type),
+            );
+        }
+        self.import_done = true;
+        Ok(())
+    }
+
+    fn parse_global_section(
+        &mut self,
+        globals: &mut GlobalSection,
+        section: wasmparser::GlobalSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_global_section(self, globals, section)?;
+        self.append_global(globals);
+        Ok(())
+    }
+
+    fn parse_export_section(
+        &mut self,
+        exports: &mut ExportSection,
+        section: wasmparser::ExportSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        reencode::utils::parse_export_section(self, exports, section)?;
+        self.append_export(exports);
+        Ok(())
+    }
+
+    fn intersperse_section_hook(
+        &mut self,
+        module: &mut Module,
+        _after: Option<SectionId>,
+        before: Option<SectionId>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        let past = |id: SectionId| before.is_none_or(|b| rank(b) > rank(id));
+        if !self.import_done && past(SectionId::Import) {
+            let mut imports = ImportSection::new();
+            imports.import(
+                names::HOST_MODULE,
+                TRAP_IMPORT,
+                EntityType::Function(self.trap_type),
+            );
+            module.section(&imports);
+            self.import_done = true;
+        }
+        if !self.global_done && past(SectionId::Global) {
+            let mut globals = GlobalSection::new();
+            self.append_global(&mut globals);
+            module.section(&globals);
+        }
+        if !self.export_done && past(SectionId::Export) {
+            let mut exports = ExportSection::new();
+            self.append_export(&mut exports);
+            module.section(&exports);
+        }
+        Ok(())
+    }
+
+    fn parse_custom_section(
+        &mut self,
+        module: &mut Module,
+        section: wasmparser::CustomSectionReader<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        match section.as_known() {
+            // A malformed name section is debug information the module can do without.
+            KnownCustom::Name(names) => {
+                if let Ok(names) = self.custom_name_section(names) {
+                    module.section(&names);
+                }
+                Ok(())
+            }
+            _ => reencode::utils::parse_custom_section(self, module, section),
+        }
+    }
+
+    fn parse_function_body(
+        &mut self,
+        code: &mut CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        let function = self.facts.imported_functions + self.body as u32;
+        let params = self
+            .facts
+            .defined_function_types
+            .get(self.body)
+            .and_then(|&t| self.facts.type_params.get(t as usize))
+            .copied()
+            .unwrap_or(0);
+        self.body += 1;
+
+        let mut locals = Vec::new();
+        let mut count = u64::from(params);
+        for pair in func.get_locals_reader()? {
+            let (n, ty) = pair?;
+            count += u64::from(n);
+            locals.push((n, self.val_type(ty)?));
+        }
+        let mut reader = func.get_operators_reader()?;
+        let mut ops = Vec::new();
+        while !reader.eof() {
+            ops.push(reader.read_with_offset()?);
+        }
+        let segments = segments(&ops, function).map_err(Self::user)?;
+        let needs_scratch = segments.iter().any(|s| {
+            s.entry != Entry::Dead
+                && ops[s.start..s.end]
+                    .iter()
+                    .any(|(op, _)| self.length_of(op).is_some())
+        });
+        let scratch = count as u32;
+        if needs_scratch {
+            if count >= MAX_LOCALS {
+                return Err(Self::user(MeteringError::TooManyLocals {
+                    function,
+                    locals: count,
+                    offset: func.range().start,
+                }));
+            }
+            locals.push((1, ValType::I64));
+        }
+
+        let mut f = Function::new(locals);
+        let mut ops = ops.into_iter();
+        for segment in &segments {
+            match segment.entry {
+                Entry::Function | Entry::LoopHeader => {
+                    if segment.cost > 0 {
+                        self.charge(&mut f, segment.cost);
+                    }
+                    self.check(&mut f, None);
+                }
+                Entry::Plain if segment.cost > 0 => self.charge(&mut f, segment.cost),
+                Entry::Plain | Entry::Dead => {}
+            }
+            for (op, _) in ops.by_ref().take(segment.end - segment.start) {
+                if segment.entry != Entry::Dead
+                    && let Some(length) = self.length_of(&op)
+                {
+                    self.charge_length(&mut f, length, scratch);
+                }
+                f.instruction(&self.instruction(op)?);
+            }
+        }
+        code.function(&f);
+        Ok(())
+    }
+}
+
+impl Metering<'_> {
+    fn append_global(&mut self, globals: &mut GlobalSection) {
+        globals.global(
+            GlobalType {
+                val_type: ValType::I64,
+                mutable: true,
+                shared: false,
+            },
+            &ConstExpr::i64_const(START_BUDGET),
+        );
+        self.global_done = true;
+    }
+
+    fn append_export(&mut self, exports: &mut ExportSection) {
+        exports.export(names::COUNTER, ExportKind::Global, self.counter);
+        self.export_done = true;
+    }
+}
+
+/// Instruments `wasm` (a valid module) with instruction counting.
+pub fn rewrite(wasm: &[u8], summary: &mut Summary) -> Result<Vec<u8>, InstrumentError> {
+    let facts = scan(wasm)?;
+    if facts.exports_counter {
+        return Err(MeteringError::ReservedExport {
+            name: names::COUNTER.to_string(),
+        }
+        .into());
+    }
+    let mut metering = Metering::new(&facts);
+    let mut module = Module::new();
+    metering
+        .parse_core_module(&mut module, Parser::new(0), wasm)
+        .map_err(|e| match e {
+            reencode::Error::UserError(e) => e,
+            reencode::Error::ParseError(e) => e.into(),
+            other => InstrumentError::Encode(other.to_string()),
+        })?;
+    summary.metering_points += metering.points;
+    Ok(module.finish())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! Deterministic instruction metering seen from the CLI: limits, rollback, reproducibility.
+
+use crate::support::{cli, memories, write_file};
+
+const LOOPER: &str = r#"
+(module
+  (import "ic0" "msg_reply" (func $reply))
+  (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+  (import "ic0" "performance_counter" (func $perf (param i32) (result i64)))
+  (import "ic0" "stable64_grow" (func $grow (param i64) (result i64)))
+  (import "ic0" "stable64_write" (func $swrite (param i64 i64 i64)))
+  (memory 1)
+  (global $g (mut i32) (i32.const 0))
+  ;; Sums 0..1000 with a stable write per iteration, replies with performance_counter(0).
+  (func (export "canister_update work") (local $i i64)
+    (drop (call $grow (i64.const 1)))
+    (loop $l
+      (i64.store (i32.const 0) (i64.add (i64.load (i32.const 0)) (local.get $i)))
+      (call $swrite (i64.const 0) (i64.const 0) (i64.const 8))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $l (i64.lt_u (local.get $i) (i64.const 1000))))
+    (i64.store (i32.const 8) (call $perf (i32.const 0)))
+    (call $append (i32.const 8) (i32.const 8))
+    (call $reply))
+  ;; Writes heap, stable memory and a global, then never ends.
+  (func (export "canister_update spin")
+    (global.set $g (i32.const 99))
+    (i64.store (i32.const 16) (i64.const -1))
+    (call $swrite (i64.const 8) (i64.const 16) (i64.const 8))
+    (loop $forever (br $forever)))
+)
+"#;
+
+fn instructions(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("instructions: "))
+        .unwrap_or_else(|| panic!("no instruction count in {stderr:?}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn an_endless_update_hits_the_limit_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wat = write_file(tmp.path(), "looper.wat", LOOPER);
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    cli(&["install", wat.to_str().unwrap(), "--state", d]).ok();
+    cli(&["call", d, "work", "--output", "hex"]).ok();
+    let before = memories(&dir);
+    let run = cli(&[
+        "call",
+        d,
+        "spin",
+        "--instruction-limit",
+        "2000000",
+        "--stats",
+    ]);
+    let err = run.fails(1);
+    assert!(err.contains("reject code 5"), "{err}");
+    assert!(err.contains("instruction limit exceeded"), "{err}");
+    // Metering overruns the limit by at most one basic block.
+    let used = instructions(&err);
+    assert!((2_000_000..2_000_100).contains(&used), "{used}");
+    assert_eq!(memories(&dir), before, "the endless update changed state");
+}
+
+#[test]
+fn counts_are_identical_across_runs_and_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wat = write_file(tmp.path(), "looper.wat", LOOPER);
+    let mut seen = Vec::new();
+    for run in 0..2 {
+        let dir = tmp.path().join(format!("c{run}"));
+        let d = dir.to_str().unwrap();
+        cli(&["install", wat.to_str().unwrap(), "--state", d]).ok();
+        let mut counts = Vec::new();
+        for _ in 0..3 {
+            let out = cli(&["call", d, "work", "--output", "hex", "--stats"]);
+            counts.push(instructions(&out.stderr));
+            // performance_counter(0) inside the message is below the final count.
+            let reply = out.ok();
+            let bytes = hex::decode(reply).unwrap();
+            let inside = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+            assert!(inside > 0 && inside <= counts[counts.len() - 1]);
+        }
+        assert!(
+            counts[0] > 1000 * 20,
+            "stable writes are charged: {counts:?}"
+        );
+        seen.push(counts);
+    }
+    assert_eq!(seen[0], seen[1]);
+}
