@@ -137,3 +137,39 @@ fn missing_files_and_directories() {
     // Usage errors are exit 2 as well (clap).
     assert_eq!(cli(&["call"]).code, 2);
 }
+
+#[test]
+fn canister_rules_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, wat, needle) in [
+        (
+            "global_import",
+            r#"(module (import "env" "g" (global i32)) (memory 1))"#,
+            "env.g",
+        ),
+        (
+            "reserved",
+            r#"(module (memory 1) (global (export "canister counter_instructions") (mut i64) (i64.const 0)))"#,
+            "canister counter_instructions",
+        ),
+        (
+            "twice",
+            r#"(module (memory 1)
+                 (func (export "canister_update m"))
+                 (func (export "canister_query m")))"#,
+            "exported twice",
+        ),
+    ] {
+        let path = write_file(tmp.path(), &format!("{name}.wat"), wat);
+        let dir = tmp.path().join(name);
+        let err = cli(&[
+            "install",
+            path.to_str().unwrap(),
+            "--state",
+            dir.to_str().unwrap(),
+        ])
+        .fails(2);
+        one_line_error(&err, needle);
+        assert!(!dir.exists());
+    }
+}
