@@ -1,6 +1,7 @@
 //! Stable memory access: system-API mode (host calls) vs native mode (injected memory64 with the
 //! inline fast path), on wasmi. Each message runs 100 000 random 8-byte accesses over a 64 KiB
-//! (cache-resident) stable memory; the `empty` loop is the floor. Reported per message;
+//! (cache-resident) stable memory; the `empty` loop is the floor; `read_dyn` passes the length
+//! in a local, so native mode takes the general (called) path instead of the inline fast path. Reported per message;
 //! divide by 100 000 for the per-access time.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,7 +22,7 @@ fn canister(mode: StableMode) -> Canister {
 fn stable_access(c: &mut Criterion) {
     let mut group = c.benchmark_group("stable_access_100k");
     group.sample_size(20);
-    for method in ["empty", "read", "write"] {
+    for method in ["empty", "read", "read_dyn", "write"] {
         for (label, mode) in [
             ("syscall", StableMode::Syscall),
             ("native", StableMode::Native),

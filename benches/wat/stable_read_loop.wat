@@ -34,6 +34,21 @@
       (local.set $i (i64.add (local.get $i) (i64.const 1)))
       (br_if $l (i64.lt_u (local.get $i) (i64.const 100000))))
     (call $reply))
+  ;; The same reads with the length in a local (no constant at the call site): the general path.
+  (func (export "canister_update read_dyn") (local $i i64) (local $x i64) (local $sum i64) (local $len i64)
+    (if (i64.eqz (call $size)) (then (drop (call $grow (i64.const 1)))))
+    (local.set $x (i64.const 12345))
+    (local.set $len (i64.const 8))
+    (loop $l
+      (local.set $x (i64.add (i64.mul (local.get $x) (i64.const 6364136223846793005))
+                             (i64.const 1442695040888963407)))
+      (call $read (i64.const 64) (i64.and (i64.shr_u (local.get $x) (i64.const 40)) (i64.const 0xfff8)) (local.get $len))
+      (local.set $sum (i64.add (local.get $sum) (i64.load (i32.const 64))))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $l (i64.lt_u (local.get $i) (i64.const 100000))))
+    (i64.store (i32.const 0) (local.get $sum))
+    (call $append (i32.const 0) (i32.const 8))
+    (call $reply))
   ;; The same loop without any stable access: the floor.
   (func (export "canister_update empty") (local $i i64) (local $x i64) (local $sum i64)
     (local.set $x (i64.const 12345))

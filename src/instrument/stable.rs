@@ -18,7 +18,9 @@
 //!   (if (i32.or (i64.gt_u (local.get $off) (global.get $stable_bytes))
 //!               (i64.gt_u (local.get $len) (i64.sub (global.get $stable_bytes) (local.get $off))))
 //!     (then (call $trap (i32.const 2))))                     ;; stable memory out of bounds
-//!   ;; heap bounds: dst + len <= heap size
+//!   ;; heap bounds: left to memory.copy (its out-of-bounds trap is a heap out of bounds); a
+//!   ;; wasm32 heap only checks what would wrap when narrowed to i32 (dst > u32::MAX or
+//!   ;; len > 2^32), and a module without memory checks dst + len <= 0
 //!   (if ... (then (call $trap (i32.const 3))))                ;; heap out of bounds
 //!   (memory.copy 0 $stable (local.get $dst) (local.get $off) (local.get $len)))
 //! ```
@@ -46,6 +48,20 @@
 //!   (then (call $stable64_read (local.get $d) (local.get $o) (i64.const 8)))
 //!   (else (i64.store 0 (i32.wrap_i64 (local.get $d)) (i64.load $stable (local.get $o)))))
 //! ```
+//!
+//! The fast path checks stable bounds exactly, but leaves the heap bounds to the store or load on
+//! memory 0: a heap access out of bounds there is the engine's out-of-bounds trap, which the
+//! runtime reports as "heap out of bounds" like any heap access of the canister.
+//!
+//! **Heap layouts.** Memory 0 is the heap, whatever the module declares after it:
+//!
+//! - *several memories*: stable memory goes after the last one (index n); the others are left
+//!   alone and stable functions copy only to and from memory 0;
+//! - *memory64 heap*: the stable functions keep their fixed types (the IC's), heap addresses
+//!   are used as i64 without narrowing, and the fast path needs no address check;
+//! - *wasm32 heap*: a copy takes an i32 length, and a 4 GiB copy (a full heap) is split in two;
+//! - *no memory*: stable memory is memory 0, every non-empty heap range is out of bounds and a
+//!   zero-length 32-bit write only checks its bounds.
 
 use std::collections::HashMap;
 
@@ -429,13 +445,59 @@ impl StablePass {
             self.stable_bytes(),
             InjectedTrap::StableOutOfBounds,
         );
-        self.check_range(
-            f,
-            heap,
-            len,
-            |f| self.heap_bytes(f),
-            InjectedTrap::HeapOutOfBounds,
-        );
+        if !self.has_heap {
+            self.check_range(
+                f,
+                heap,
+                len,
+                |f| self.heap_bytes(f),
+                InjectedTrap::HeapOutOfBounds,
+            );
+        } else if !self.heap64 {
+            // The heap range itself is checked by `memory.copy` (a Wasm out-of-bounds access is
+            // the IC's "heap out of bounds"); only values that would wrap when narrowed to the
+            // 32-bit heap's i32 operands need an explicit check. One explicit check instead of
+            // `memory.size` and two comparisons: this is the general path's hot part.
+            f.instruction(&I::LocalGet(heap));
+            f.instruction(&I::I64Const(u32::MAX as i64));
+            f.instruction(&I::I64GtU);
+            f.instruction(&I::LocalGet(len));
+            f.instruction(&I::I64Const(1 << 32));
+            f.instruction(&I::I64GtU);
+            f.instruction(&I::I32Or);
+            self.trap_if(f, InjectedTrap::HeapOutOfBounds);
+        }
+        if !self.has_heap {
+            // No heap: only a zero-length 32-bit write gets here, and it copies nothing.
+            return;
+        }
+        if !self.heap64 {
+            // A copy between a 32-bit heap and stable memory takes an i32 length, and the checks
+            // allow exactly 4 GiB (a full heap), which does not fit: copy the first 2 GiB apart.
+            const HALF: i64 = 1 << 31;
+            f.instruction(&I::LocalGet(len));
+            f.instruction(&I::I64Const(u32::MAX as i64));
+            f.instruction(&I::I64GtU);
+            f.instruction(&I::If(BlockType::Empty));
+            self.copy(f, heap, stable, None, write);
+            for l in [heap, stable] {
+                f.instruction(&I::LocalGet(l));
+                f.instruction(&I::I64Const(HALF));
+                f.instruction(&I::I64Add);
+                f.instruction(&I::LocalSet(l));
+            }
+            f.instruction(&I::LocalGet(len));
+            f.instruction(&I::I64Const(HALF));
+            f.instruction(&I::I64Sub);
+            f.instruction(&I::LocalSet(len));
+            f.instruction(&I::End);
+        }
+        self.copy(f, heap, stable, Some(len), write);
+    }
+
+    /// `memory.copy` of `len` bytes (an i64 local; `None`: 2 GiB) between heap address `heap`
+    /// and stable offset `stable` (i64 locals), after the checks.
+    fn copy(&self, f: &mut Function, heap: u32, stable: u32, len: Option<u32>, write: bool) {
         if write {
             f.instruction(&I::LocalGet(stable));
             self.heap_addr(f, heap);
@@ -443,7 +505,12 @@ impl StablePass {
             self.heap_addr(f, heap);
             f.instruction(&I::LocalGet(stable));
         }
-        self.heap_addr(f, len);
+        match len {
+            Some(len) => self.heap_addr(f, len),
+            None => {
+                f.instruction(&I::I32Const(i32::MIN)); // 2^31 as an unsigned i32 length
+            }
+        }
         let (src, dst) = if write {
             (0, self.stable_memory)
         } else {
@@ -1021,3 +1088,6 @@ pub fn rewrite(
     summary.stable_fast_paths = pass.fast_paths;
     Ok(module.finish())
 }
+
+#[cfg(test)]
+mod tests;
