@@ -28,17 +28,18 @@ impl Summary {
     /// An empty summary for `info` instrumented with `config`.
     pub fn new(info: &ModuleInfo, config: &Config) -> Self {
         let mut memories = Vec::new();
-        for i in 0..info.memories {
-            let kind = if i == 0 {
-                if info.heap64 {
-                    "heap, i64"
-                } else {
-                    "heap, i32"
-                }
+        for (i, m) in info.memory_decls.iter().enumerate() {
+            let role = if i == 0 {
+                "heap"
             } else {
                 "declared by the module"
             };
-            memories.push((i, kind.to_string()));
+            let ty = if m.memory64 { "i64" } else { "i32" };
+            let limits = match m.maximum {
+                Some(max) => format!("{}..{max} pages", m.minimum),
+                None => format!("{}.. pages (no maximum)", m.minimum),
+            };
+            memories.push((i as u32, format!("{role}, {ty}, {limits}")));
         }
         Summary {
             memories,

@@ -15,6 +15,27 @@ pub fn features() -> WasmFeatures {
         | WasmFeatures::EXTENDED_CONST
 }
 
+/// A memory as the module declares (or imports) it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryDecl {
+    /// Whether it is a memory64.
+    pub memory64: bool,
+    /// Initial size in 64 KiB pages.
+    pub minimum: u64,
+    /// Maximum size in 64 KiB pages, if declared.
+    pub maximum: Option<u64>,
+}
+
+impl From<wasmparser::MemoryType> for MemoryDecl {
+    fn from(m: wasmparser::MemoryType) -> Self {
+        MemoryDecl {
+            memory64: m.memory64,
+            minimum: m.initial,
+            maximum: m.maximum,
+        }
+    }
+}
+
 /// What the passes need to know about a module.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModuleInfo {
@@ -22,6 +43,8 @@ pub struct ModuleInfo {
     pub memories: u32,
     /// Whether memory 0 is a memory64.
     pub heap64: bool,
+    /// Every memory in index order (imported ones first).
+    pub memory_decls: Vec<MemoryDecl>,
     /// Indices of mutable globals (imported and defined).
     pub mutable_globals: Vec<u32>,
     /// Number of imported functions.
@@ -46,6 +69,7 @@ pub fn validate(wasm: &[u8]) -> Result<ModuleInfo, InstrumentError> {
                                 info.heap64 = m.memory64;
                             }
                             info.memories += 1;
+                            info.memory_decls.push(MemoryDecl::from(m));
                         }
                         TypeRef::Global(g) => {
                             if g.mutable {
@@ -64,6 +88,7 @@ pub fn validate(wasm: &[u8]) -> Result<ModuleInfo, InstrumentError> {
                         info.heap64 = m.memory64;
                     }
                     info.memories += 1;
+                    info.memory_decls.push(MemoryDecl::from(m));
                 }
             }
             Payload::GlobalSection(reader) => {
