@@ -331,6 +331,7 @@ fn print_info(c: &crate::runtime::Canister) {
         candid::Principal::from_slice(&sys.canister_id).to_text()
     );
     println!("module sha256: {}", crate::state::sha256_hex(c.wasm()));
+    println!("state hash:    {}", hex::encode(c.state_hash()));
     println!("stable mode:   {:?}", c.config().get_stable_mode());
     println!(
         "heap:          {} pages ({:?})",

@@ -497,6 +497,18 @@ impl Canister {
         }
     }
 
+    /// The state hash (DESIGN.md §6), computed from scratch over heap and stable pages, memory
+    /// sizes, mutable globals and certified data.
+    pub fn state_hash(&self) -> crate::state::hash::Hash {
+        let (heap, stable) = (self.heap(), self.stable());
+        crate::state::hash::StateHash::from_scratch(heap, stable).root(
+            heap.len(),
+            stable.len(),
+            &self.globals(),
+            &self.system().certified_data,
+        )
+    }
+
     /// Stable memory bytes.
     pub fn stable(&self) -> &[u8] {
         match self.handles.stable {

@@ -6,6 +6,7 @@
 //! so a canister survives across processes.
 
 mod dir;
+pub mod hash;
 mod values;
 
 pub use dir::StateDir;
