@@ -666,9 +666,18 @@ impl Canister {
             .get_typed_func::<(), ()>(&self.store, export)
             .expect("run is only called for exports that exist with type () -> ()");
         let call = func.call(&mut self.store, ());
-        let instructions = match self.handles.counter.map(|c| c.get(&self.store)) {
-            Some(Val::I64(left)) => limit.saturating_sub(left).max(0) as u64,
-            _ => 0,
+        let left = match self.handles.counter.map(|c| c.get(&self.store)) {
+            Some(Val::I64(left)) => Some(left),
+            _ => None,
+        };
+        let instructions = left.map_or(0, |left| limit.saturating_sub(left).max(0) as u64);
+        // Metering checks at function entries and loop headers only, so a message can end with
+        // the counter just below zero: it exceeded its limit all the same.
+        let call = match (call, left) {
+            (Ok(()), Some(left)) if left < 0 => Err(wasmi::Error::host(HostTrap::Injected(
+                InjectedTrap::InstructionLimit,
+            ))),
+            (call, _) => call,
         };
         let canister_id = self.system().canister_id.clone();
         let data = self.store.data_mut();

@@ -93,3 +93,27 @@ fn counts_are_identical_across_runs_and_processes() {
     }
     assert_eq!(seen[0], seen[1]);
 }
+
+/// Metering checks at function entries and loop headers only, so straight-line code can end a
+/// message a little below zero: that message exceeded its limit too.
+#[test]
+fn a_message_ending_below_zero_exceeded_its_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wat = write_file(
+        tmp.path(),
+        "straight.wat",
+        r#"(module (memory 1)
+             (func (export "canister_update busy")
+               (i64.store (i32.const 0)
+                 (i64.mul (i64.add (i64.const 1) (i64.const 2)) (i64.sub (i64.const 7) (i64.const 3))))))"#,
+    );
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    cli(&["install", wat.to_str().unwrap(), "--state", d]).ok();
+    let err = cli(&["call", d, "busy", "--instruction-limit", "3"]).fails(1);
+    assert!(err.contains("instruction limit exceeded"), "{err}");
+    assert_eq!(memories(&dir).0[..8], [0; 8], "rolled back");
+    // With enough instructions the same message runs (and fails only for not replying).
+    let err = cli(&["call", d, "busy", "--instruction-limit", "1000"]).fails(1);
+    assert!(err.contains("did not reply"), "{err}");
+}
