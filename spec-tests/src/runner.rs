@@ -447,6 +447,15 @@ impl<'h> Runner<'h> {
             .iter()
             .map(|t| Val::default_for_ty(*t))
             .collect();
+        // Instrumented modules count instructions: give every invoke a budget large enough that
+        // metering never interferes (as the runtime sets one before every message).
+        if let Some(counter) =
+            instance.get_global(&self.store, canister_vm::instrument::names::COUNTER)
+        {
+            counter
+                .set(&mut self.store, Val::I64(i64::MAX / 2))
+                .map_err(|e| ExecError::Harness(format!("setting the instruction counter: {e}")))?;
+        }
         if let Some(dirty) = &mut self.dirty {
             dirty.before(&mut self.store);
         }
