@@ -110,7 +110,7 @@ enum Command {
         /// How to print the reply.
         #[arg(long, value_enum, default_value = "candid")]
         output: OutputFormat,
-        /// Print execution statistics (instructions) on stderr.
+        /// Print execution statistics on stderr: instructions, dirty 4 KiB heap and stable pages.
         #[arg(long)]
         stats: bool,
         #[command(flatten)]
@@ -270,6 +270,8 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             if stats {
                 eprintln!("instructions: {}", outcome.instructions);
+                eprintln!("dirty heap pages: {}", outcome.dirty.heap.len());
+                eprintln!("dirty stable pages: {}", outcome.dirty.stable.len());
             }
             Ok(report(&outcome))
         }

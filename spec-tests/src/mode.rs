@@ -19,9 +19,9 @@ pub type Transform = fn(&[u8]) -> Result<Vec<u8>, TransformError>;
 /// Locates the dirty-map byte that marks one 4 KiB page of a tracked memory.
 ///
 /// Arguments: the tracked memory's index, the 4 KiB page within it, and the current size of every
-/// tracked memory in 4 KiB pages (index order; the byte map itself, the last memory, excluded).
-/// Returns the byte offset in the byte-map memory, or `None` if the layout has no byte for it (the
-/// page then counts as unmarked).
+/// tracked memory in 4 KiB pages (index order). Returns the byte offset in that memory's byte map
+/// (`canister_vm:dirty:<memory>`), or `None` if the layout has no byte for it (the page then
+/// counts as unmarked).
 pub type DirtyByte = fn(memory: u32, page: u64, tracked_pages: &[u64]) -> Option<u64>;
 
 /// Defines, in the runner's linker, the host functions instrumented modules import (e.g.
@@ -36,7 +36,7 @@ pub enum Mode {
     /// Every module passes through the instrumentation hook first; results must not change.
     Instrumented,
     /// [`Mode::Instrumented`], and after every invoke each changed 4 KiB page of every memory
-    /// must be marked in the dirty byte map (the last memory of the instrumented module).
+    /// must be marked in its dirty byte map (`canister_vm:dirty:<memory>`).
     Soundness,
 }
 
@@ -98,18 +98,20 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// The hooks canister-vm provides today: [`instrument_generic`] and [`link_canister_vm`].
-    ///
-    /// HOOK(lead): when the write barrier lands, set `dirty_byte` to its byte-map layout (which
-    /// byte of the last memory marks page `page` of tracked memory `memory`); soundness mode then
-    /// runs by itself.
+    /// The hooks canister-vm provides: [`instrument_generic`], [`link_canister_vm`] and the write
+    /// barrier's layout, [`barrier_byte`].
     pub fn canister_vm() -> Hooks {
         Hooks {
             instrument: Some(instrument_generic),
-            dirty_byte: None,
+            dirty_byte: Some(barrier_byte),
             link_host: Some(link_canister_vm),
         }
     }
+}
+
+/// canister-vm's write barrier: byte `p` of memory `k`'s map marks its 4 KiB page `p`.
+pub fn barrier_byte(_memory: u32, page: u64, _tracked_pages: &[u64]) -> Option<u64> {
+    Some(page)
 }
 
 /// canister-vm's instrumentation with [`Config::generic`] (any valid module, no canister rules).

@@ -7,10 +7,11 @@
 //! (export "spec-tests:memory:<i>" (memory <i>))   ;; for every memory i, imported ones included
 //! ```
 //!
-//! to the instrumented module. The last memory is the byte map; the others are tracked. Before an
-//! invoke every byte map is cleared and every tracked memory snapshotted; after it, each changed
-//! page must have a non-zero map byte (located by [`DirtyByte`]) in some instance that
-//! tracks that memory (a memory shared through imports is marked by whichever module wrote it).
+//! to the instrumented module. Memory `k` is tracked by the byte map the barrier exports as
+//! `canister_vm:dirty:<k>`. Before an invoke every byte map is cleared and every tracked memory
+//! snapshotted; after it, each changed page must have a non-zero map byte (located by
+//! [`DirtyByte`]) in some instance that tracks that memory (a memory shared through imports is
+//! marked by whichever module wrote it).
 
 use wasm_encoder::{ExportKind, ExportSection, RawSection};
 use wasmi::{Instance, Memory, Store};
@@ -26,10 +27,9 @@ pub const PAGE: usize = 4096;
 
 /// The memories of one instrumented instance.
 struct Tracked {
-    /// Every memory but the last, in index order, with its snapshot taken before the invoke.
-    memories: Vec<(Memory, Vec<u8>)>,
-    /// The last memory: the byte map.
-    map: Memory,
+    /// Every tracked memory, in index order, with its snapshot taken before the invoke and its
+    /// byte map.
+    memories: Vec<(Memory, Vec<u8>, Memory)>,
 }
 
 /// Soundness-mode state for one file.
@@ -53,20 +53,24 @@ impl DirtyCheck {
 
     /// Starts tracking a new instance's memories.
     pub(crate) fn add_instance(&mut self, store: &Store<()>, instance: Instance) {
-        let mut memories: Vec<Memory> = (0..)
-            .map_while(|i| instance.get_memory(store, &format!("{MEMORY_EXPORT_PREFIX}{i}")))
+        let dirty = canister_vm::instrument::names::DIRTY_PREFIX;
+        let memories: Vec<(Memory, Vec<u8>, Memory)> = (0..)
+            .map_while(|k| {
+                let map = instance.get_memory(store, &format!("{dirty}{k}"))?;
+                let memory = instance.get_memory(store, &format!("{MEMORY_EXPORT_PREFIX}{k}"))?;
+                Some((memory, Vec::new(), map))
+            })
             .collect();
-        if let Some(map) = memories.pop() {
-            let memories = memories.into_iter().map(|m| (m, Vec::new())).collect();
-            self.instances.push(Tracked { memories, map });
+        if !memories.is_empty() {
+            self.instances.push(Tracked { memories });
         }
     }
 
     /// Clears every byte map and snapshots every tracked memory.
     pub(crate) fn before(&mut self, store: &mut Store<()>) {
         for tracked in &mut self.instances {
-            tracked.map.data_mut(&mut *store).fill(0);
-            for (memory, snapshot) in &mut tracked.memories {
+            for (memory, snapshot, map) in &mut tracked.memories {
+                map.data_mut(&mut *store).fill(0);
                 snapshot.clear();
                 snapshot.extend_from_slice(memory.data(&*store));
             }
@@ -76,7 +80,7 @@ impl DirtyCheck {
     /// Checks that every page changed since [`DirtyCheck::before`] is marked.
     pub(crate) fn after(&self, store: &Store<()>) -> Result<(), String> {
         for (i, tracked) in self.instances.iter().enumerate() {
-            for (index, (memory, snapshot)) in tracked.memories.iter().enumerate() {
+            for (index, (memory, snapshot, _)) in tracked.memories.iter().enumerate() {
                 for page in changed_pages(snapshot, memory.data(store)) {
                     if !self.marked(store, memory, page) {
                         return Err(format!(
@@ -97,16 +101,19 @@ impl DirtyCheck {
             let pages: Vec<u64> = tracked
                 .memories
                 .iter()
-                .map(|(m, _)| m.data_size(store).div_ceil(PAGE) as u64)
+                .map(|(m, _, _)| m.data_size(store).div_ceil(PAGE) as u64)
                 .collect();
-            let map = tracked.map.data(store);
-            tracked.memories.iter().enumerate().any(|(index, (m, _))| {
-                same(m)
-                    && (self.layout)(index as u32, page, &pages)
-                        .and_then(|byte| usize::try_from(byte).ok())
-                        .and_then(|byte| map.get(byte))
-                        .is_some_and(|b| *b != 0)
-            })
+            tracked
+                .memories
+                .iter()
+                .enumerate()
+                .any(|(index, (m, _, map))| {
+                    same(m)
+                        && (self.layout)(index as u32, page, &pages)
+                            .and_then(|byte| usize::try_from(byte).ok())
+                            .and_then(|byte| map.data(store).get(byte))
+                            .is_some_and(|b| *b != 0)
+                })
         })
     }
 }

@@ -56,7 +56,8 @@ fn check(report: &spec_tests::FileReport) -> Result<(), Failed> {
 }
 
 /// Soundness self-tests with a stand-in instrumentation: the identity transform over modules that
-/// mark their own byte map (their last memory, one byte per 4 KiB page of memory 0).
+/// mark their own byte map (exported as the barrier's is, `canister_vm:dirty:0`, one byte per 4 KiB
+/// page of memory 0).
 fn selftests() -> Vec<Trial> {
     fn identity(wasm: &[u8]) -> Result<Vec<u8>, TransformError> {
         Ok(wasm.to_vec())
@@ -74,7 +75,7 @@ fn selftests() -> Vec<Trial> {
     };
     const MODULE: &str = r#"
         (module
-          (memory 2) (memory $map 1)
+          (memory 2) (memory $map (export "canister_vm:dirty:0") 1)
           (func (export "marked")
             (i32.store (i32.const 4100) (i32.const 7))
             (i32.store8 $map (i32.const 1) (i32.const 1)))

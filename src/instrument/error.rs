@@ -20,6 +20,15 @@ pub enum InstrumentError {
     /// The metering pass cannot instrument the module.
     #[error(transparent)]
     Metering(Box<super::metering::MeteringError>),
+    /// The write-barrier pass cannot instrument the module.
+    #[error(transparent)]
+    Barrier(Box<super::barrier::BarrierError>),
+}
+
+impl From<super::barrier::BarrierError> for InstrumentError {
+    fn from(e: super::barrier::BarrierError) -> Self {
+        InstrumentError::Barrier(Box::new(e))
+    }
 }
 
 impl From<super::rules::RuleError> for InstrumentError {

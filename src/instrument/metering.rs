@@ -17,34 +17,40 @@
 //! through [`Reencode::function_index`].
 //!
 //! **Basic blocks.** A function body is cut into straight-line segments that can only be entered
-//! at their first instruction: a segment ends after `loop`, `if`, `else`, `end`, `br_if` and after
-//! the unconditional transfers `br`, `br_table`, `return`, `unreachable`, `return_call`,
-//! `return_call_indirect` (`block` does not end a segment: nothing branches to its start, and
-//! calls do not either: the callee returns to the next instruction). Each segment's static cost
-//! (the sum of [`cost::static_cost`] over its operators) is charged at its start:
+//! at their first instruction: a segment ends after `loop`, `if`, `else`, `br_if`, the `end` of an
+//! `if` or of a `block` that some branch targets, and after the unconditional transfers `br`,
+//! `br_table`, `return`, `unreachable`, `return_call`, `return_call_indirect`. Nothing branches to
+//! the start of a `block`, to the end of a `loop` or to the end of a block no branch names, so
+//! those do not end a segment, and neither do calls (the callee returns to the next instruction).
+//! Each segment's static cost (the sum of [`cost::static_cost`] over its operators; segments
+//! costing 0 inject nothing) is charged at its start:
 //!
 //! ```wat
 //! global.get $counter  i64.const <cost>  i64.sub  global.set $counter
 //! ```
 //!
 //! A segment that starts right after an unconditional transfer is unreachable and not charged.
-//! At a function entry and at every loop header, after the charge (made even if the cost is 0),
-//! the counter is checked, so an infinite loop or recursion traps:
+//! At every loop header, and at the entry of every function that loops or calls, the charge is
+//! followed by a check (made even if the cost is 0), so an infinite loop or recursion traps. The
+//! new value goes through a scratch i64 local `$t` so the check does not read the global again
+//! (one interpreter instruction less per loop iteration):
 //!
 //! ```wat
-//! (if (i64.lt_s (global.get $counter) (i64.const 0))
+//! global.get $counter  i64.const <cost>  i64.sub  local.tee $t  global.set $counter
+//! (if (i64.lt_s (local.get $t) (i64.const 0))
 //!   (then (call $trap (i32.const 1)) unreachable))       ;; InjectedTrap::InstructionLimit
 //! ```
 //!
-//! Between two checks the code executes a loop-free, call-free path of one function (plus the
-//! rest of the paths of the functions it returns to), so the counter goes below zero by at most
-//! the cost of such paths before the message traps. The host must treat a message that ends with
-//! a negative counter as having exceeded its limit.
+//! Between two checks the code executes a loop-free path of one function, plus the whole of any
+//! loop-free, call-free functions it calls, plus the rest of the paths of the functions it returns
+//! to, so the counter goes below zero by at most the cost of such paths before the message traps
+//! (in a loop: less than one iteration). The host must treat a message that ends with a negative
+//! counter as having exceeded its limit.
 //!
 //! **Bulk operators.** `memory.copy/fill/init` and `table.copy/fill/init` also charge their
 //! length (one per byte or element) right before they execute, and check the counter, so a huge
-//! copy traps before it runs. The length is the top of the stack; it is kept there through one
-//! scratch i64 local added to the function:
+//! copy traps before it runs. The length is the top of the stack; it is kept there through a
+//! scratch i64 local `$n` added to the function:
 //!
 //! ```wat
 //! local.tee $n                               ;; 64-bit length (i64 memories and tables)
@@ -118,6 +124,8 @@ pub enum MeteringError {
 struct Facts {
     /// Number of parameters of every type.
     type_params: Vec<u32>,
+    /// Whether every type is `(func (param i32))`, the type of the trap import.
+    trap_shaped: Vec<bool>,
     /// The first type `(func (param i32))`, if any.
     trap_type: Option<u32>,
     /// Number of imported functions.
@@ -144,12 +152,12 @@ fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
                 for ty in reader.into_iter_err_on_gc_types() {
                     let ty = ty?;
                     let index = facts.type_params.len() as u32;
-                    if facts.trap_type.is_none()
-                        && ty.params() == [wasmparser::ValType::I32]
-                        && ty.results().is_empty()
-                    {
+                    let trap_shaped =
+                        ty.params() == [wasmparser::ValType::I32] && ty.results().is_empty();
+                    if trap_shaped && facts.trap_type.is_none() {
                         facts.trap_type = Some(index);
                     }
+                    facts.trap_shaped.push(trap_shaped);
                     facts.type_params.push(ty.params().len() as u32);
                 }
             }
@@ -161,7 +169,7 @@ fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
                             if facts.trap_import.is_none()
                                 && import.module == names::HOST_MODULE
                                 && import.name == TRAP_IMPORT
-                                && Some(ty) == facts.trap_type
+                                && facts.trap_shaped.get(ty as usize) == Some(&true)
                             {
                                 facts.trap_import = Some(facts.imported_functions);
                             }
@@ -206,7 +214,8 @@ fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
 /// Where a segment can be entered from, which decides what is injected at its start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Entry {
-    /// The function's first segment: charge and check.
+    /// The function's first segment: charge and check (a function that neither loops nor
+    /// calls has a [`Entry::Plain`] first segment instead).
     Function,
     /// The first segment of a loop body: charge and check.
     LoopHeader,
@@ -216,13 +225,14 @@ enum Entry {
     Dead,
 }
 
-/// A straight-line run of operators `start..end` entered only at `start`.
+/// A straight-line run of operators entered only at its first one.
 #[derive(Debug)]
 struct Segment {
-    start: usize,
-    end: usize,
+    /// The sum of the static costs of its operators.
     cost: u64,
     entry: Entry,
+    /// Whether it has no operator yet.
+    empty: bool,
 }
 
 /// How a bulk operator's length is typed.
@@ -308,12 +318,41 @@ impl<'f> Metering<'f> {
         self.points += 1;
     }
 
+    /// Charges `cost` and traps with the instruction limit if the counter is then negative. With
+    /// scratch local `tmp`, the new value is checked from the local instead of a second
+    /// `global.get` (one interpreter instruction less per loop iteration on wasmi).
+    fn charge_and_check(&mut self, f: &mut Function, cost: u64, tmp: Option<u32>) {
+        match tmp {
+            Some(tmp) if cost > 0 => {
+                f.instruction(&I::GlobalGet(self.counter))
+                    .instruction(&I::I64Const(cost.min(i64::MAX as u64) as i64))
+                    .instruction(&I::I64Sub)
+                    .instruction(&I::LocalTee(tmp))
+                    .instruction(&I::GlobalSet(self.counter))
+                    .instruction(&I::LocalGet(tmp));
+                self.points += 1;
+            }
+            _ => {
+                if cost > 0 {
+                    self.charge(f, cost);
+                }
+                f.instruction(&I::GlobalGet(self.counter));
+            }
+        }
+        self.trap_if_negative(f);
+    }
+
     /// Traps with the instruction limit if the counter (or'ed with local `or_local`) is negative.
     fn check(&mut self, f: &mut Function, or_local: Option<u32>) {
         f.instruction(&I::GlobalGet(self.counter));
         if let Some(local) = or_local {
             f.instruction(&I::LocalGet(local)).instruction(&I::I64Or);
         }
+        self.trap_if_negative(f);
+    }
+
+    /// `(if (i64.lt_s <top of stack> (i64.const 0)) (then (call $trap (i32.const 1)) unreachable))`
+    fn trap_if_negative(&mut self, f: &mut Function) {
         f.instruction(&I::I64Const(0))
             .instruction(&I::I64LtS)
             .instruction(&I::If(BlockType::Empty))
@@ -349,52 +388,177 @@ impl<'f> Metering<'f> {
     }
 }
 
-/// Cuts `ops` into segments (see the module docs) and prices them.
-fn segments(ops: &[(Operator<'_>, usize)], function: u32) -> Result<Vec<Segment>, MeteringError> {
-    let mut out = Vec::new();
-    let mut current = Segment {
-        start: 0,
-        end: 0,
-        cost: 0,
-        entry: Entry::Function,
-    };
-    for (i, (op, offset)) in ops.iter().enumerate() {
-        let cost = cost::static_cost(op).ok_or_else(|| MeteringError::UnsupportedOperator {
-            operator: format!("{op:?}"),
-            function,
-            offset: *offset,
-        })?;
-        current.cost += u64::from(cost);
-        let next = match op {
-            Operator::Loop { .. } => Entry::LoopHeader,
-            Operator::If { .. } | Operator::Else | Operator::End | Operator::BrIf { .. } => {
-                Entry::Plain
+/// One step of re-emitting a function body.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    /// What segment `i` injects at its start (nothing for a dead segment).
+    Segment(usize),
+    /// Operators copied unchanged: the module's bytes `start..end`.
+    Raw(usize, usize),
+    /// The dynamic charge of the bulk operator that follows.
+    Length(Length),
+    /// `call`, `return_call` and `ref.func` of a function whose index shifts.
+    Call(u32),
+    ReturnCall(u32),
+    RefFunc(u32),
+}
+
+/// A function body cut into segments, and how to emit it.
+#[derive(Debug, Default)]
+struct Body {
+    segments: Vec<Segment>,
+    pieces: Vec<Piece>,
+    /// Whether a reachable bulk operator needs the length's scratch local.
+    needs_length_local: bool,
+}
+
+impl Metering<'_> {
+    /// Reads a function body once: cuts it into segments (see the module docs), prices them and
+    /// lists the pieces to emit, consecutive unchanged operators merged into one byte range.
+    fn scan_body(
+        &self,
+        mut reader: wasmparser::OperatorsReader<'_>,
+        function: u32,
+    ) -> Result<Body, InstrumentError> {
+        /// An open block, loop, if or the function body, and whether a branch targets its end.
+        struct Frame {
+            kind: FrameKind,
+            targeted: bool,
+        }
+        #[derive(PartialEq)]
+        enum FrameKind {
+            Block,
+            Loop,
+            If,
+            Body,
+        }
+        fn mark(stack: &mut [Frame], depth: u32) {
+            let frame = (stack.len() as u64)
+                .checked_sub(1 + u64::from(depth))
+                .and_then(|i| stack.get_mut(i as usize));
+            if let Some(frame) = frame {
+                frame.targeted = true;
             }
-            Operator::Br { .. }
-            | Operator::BrTable { .. }
-            | Operator::Return
-            | Operator::Unreachable
-            | Operator::ReturnCall { .. }
-            | Operator::ReturnCallIndirect { .. } => Entry::Dead,
-            _ => continue,
+        }
+        let frame = |kind| Frame {
+            kind,
+            targeted: false,
         };
-        current.end = i + 1;
-        let done = std::mem::replace(
-            &mut current,
-            Segment {
-                start: i + 1,
-                end: i + 1,
-                cost: 0,
-                entry: next,
-            },
-        );
-        out.push(done);
+        let mut stack = vec![frame(FrameKind::Body)];
+        let mut body = Body::default();
+        let mut current = Segment {
+            cost: 0,
+            entry: Entry::Function,
+            empty: true,
+        };
+        body.pieces.push(Piece::Segment(0));
+        let mut calls_or_loops = false;
+        while !reader.eof() {
+            let start = reader.original_position();
+            let op = reader.read()?;
+            let end = reader.original_position();
+            let cost =
+                cost::static_cost(&op).ok_or_else(|| MeteringError::UnsupportedOperator {
+                    operator: format!("{op:?}"),
+                    function,
+                    offset: start,
+                })?;
+            current.cost += u64::from(cost);
+            current.empty = false;
+            calls_or_loops |= matches!(
+                op,
+                Operator::Loop { .. }
+                    | Operator::Call { .. }
+                    | Operator::CallIndirect { .. }
+                    | Operator::ReturnCall { .. }
+                    | Operator::ReturnCallIndirect { .. }
+            );
+            if current.entry != Entry::Dead
+                && let Some(length) = self.length_of(&op)
+            {
+                body.pieces.push(Piece::Length(length));
+                body.needs_length_local = true;
+            }
+            let remapped = match op {
+                Operator::Call { function_index } => Some(Piece::Call(function_index)),
+                Operator::ReturnCall { function_index } => Some(Piece::ReturnCall(function_index)),
+                Operator::RefFunc { function_index } => Some(Piece::RefFunc(function_index)),
+                _ => None,
+            };
+            match (remapped, body.pieces.last_mut()) {
+                (Some(piece), _) if self.add_import => body.pieces.push(piece),
+                (_, Some(Piece::Raw(_, last_end))) if *last_end == start => *last_end = end,
+                _ => body.pieces.push(Piece::Raw(start, end)),
+            }
+            let next = match op {
+                Operator::Block { .. } => {
+                    stack.push(frame(FrameKind::Block));
+                    continue;
+                }
+                Operator::Loop { .. } => {
+                    stack.push(frame(FrameKind::Loop));
+                    Entry::LoopHeader
+                }
+                Operator::If { .. } => {
+                    stack.push(frame(FrameKind::If));
+                    Entry::Plain
+                }
+                Operator::Else => Entry::Plain,
+                Operator::End => match stack.pop() {
+                    // Only a fall-through reaches the end of a loop, or of a block no branch
+                    // targets: the segment goes on.
+                    Some(Frame {
+                        kind: FrameKind::Loop,
+                        ..
+                    })
+                    | Some(Frame {
+                        kind: FrameKind::Block,
+                        targeted: false,
+                    }) => continue,
+                    _ => Entry::Plain,
+                },
+                Operator::BrIf { relative_depth } => {
+                    mark(&mut stack, relative_depth);
+                    Entry::Plain
+                }
+                Operator::Br { relative_depth } => {
+                    mark(&mut stack, relative_depth);
+                    Entry::Dead
+                }
+                Operator::BrTable { targets } => {
+                    for depth in targets.targets() {
+                        mark(&mut stack, depth?);
+                    }
+                    mark(&mut stack, targets.default());
+                    Entry::Dead
+                }
+                Operator::Return
+                | Operator::Unreachable
+                | Operator::ReturnCall { .. }
+                | Operator::ReturnCallIndirect { .. } => Entry::Dead,
+                _ => continue,
+            };
+            let done = std::mem::replace(
+                &mut current,
+                Segment {
+                    cost: 0,
+                    entry: next,
+                    empty: true,
+                },
+            );
+            body.segments.push(done);
+            body.pieces.push(Piece::Segment(body.segments.len()));
+        }
+        if !current.empty {
+            body.segments.push(current);
+        }
+        // A function that neither loops nor calls runs for a bounded time: its entry needs no
+        // check (the caller's next check sees its charges).
+        if !calls_or_loops && let Some(first) = body.segments.first_mut() {
+            first.entry = Entry::Plain;
+        }
+        Ok(body)
     }
-    current.end = ops.len();
-    if current.start < current.end {
-        out.push(current);
-    }
-    Ok(out)
 }
 
 /// Canonical position of a section in a module.
@@ -546,50 +710,69 @@ impl Reencode for Metering<'_> {
             count += u64::from(n);
             locals.push((n, self.val_type(ty)?));
         }
-        let mut reader = func.get_operators_reader()?;
-        let mut ops = Vec::new();
-        while !reader.eof() {
-            ops.push(reader.read_with_offset()?);
+        let scan = self
+            .scan_body(func.get_operators_reader()?, function)
+            .map_err(Self::user)?;
+        // Scratch locals, appended: the length of bulk operators (required) and the new counter
+        // value at checks (optional: without it, checks read the global again).
+        let mut next_local = count;
+        let mut scratch = |needed: bool| {
+            (needed && next_local < MAX_LOCALS).then(|| {
+                locals.push((1, ValType::I64));
+                next_local += 1;
+                (next_local - 1) as u32
+            })
+        };
+        let length_local = scratch(scan.needs_length_local);
+        if scan.needs_length_local && length_local.is_none() {
+            return Err(Self::user(MeteringError::TooManyLocals {
+                function,
+                locals: count,
+                offset: func.range().start,
+            }));
         }
-        let segments = segments(&ops, function).map_err(Self::user)?;
-        let needs_scratch = segments.iter().any(|s| {
-            s.entry != Entry::Dead
-                && ops[s.start..s.end]
-                    .iter()
-                    .any(|(op, _)| self.length_of(op).is_some())
-        });
-        let scratch = count as u32;
-        if needs_scratch {
-            if count >= MAX_LOCALS {
-                return Err(Self::user(MeteringError::TooManyLocals {
-                    function,
-                    locals: count,
-                    offset: func.range().start,
-                }));
-            }
-            locals.push((1, ValType::I64));
-        }
+        let charged_check = scan
+            .segments
+            .iter()
+            .any(|s| matches!(s.entry, Entry::Function | Entry::LoopHeader) && s.cost > 0);
+        let check_local = scratch(charged_check);
 
+        let bytes = func.as_bytes();
+        let base = func.range().start;
         let mut f = Function::new(locals);
-        let mut ops = ops.into_iter();
-        for segment in &segments {
-            match segment.entry {
-                Entry::Function | Entry::LoopHeader => {
-                    if segment.cost > 0 {
-                        self.charge(&mut f, segment.cost);
+        for piece in &scan.pieces {
+            match *piece {
+                Piece::Segment(i) => match scan.segments.get(i) {
+                    Some(s) if matches!(s.entry, Entry::Function | Entry::LoopHeader) => {
+                        self.charge_and_check(&mut f, s.cost, check_local);
                     }
-                    self.check(&mut f, None);
+                    Some(s) if s.entry == Entry::Plain && s.cost > 0 => self.charge(&mut f, s.cost),
+                    _ => {}
+                },
+                Piece::Raw(start, end) => {
+                    let range = start.checked_sub(base).zip(end.checked_sub(base));
+                    let raw = range.and_then(|(start, end)| bytes.get(start..end));
+                    let raw = raw.ok_or_else(|| {
+                        Self::user(InstrumentError::Encode(format!(
+                            "operator bytes {start:#x}..{end:#x} outside function {function}"
+                        )))
+                    })?;
+                    f.raw(raw.iter().copied());
                 }
-                Entry::Plain if segment.cost > 0 => self.charge(&mut f, segment.cost),
-                Entry::Plain | Entry::Dead => {}
-            }
-            for (op, _) in ops.by_ref().take(segment.end - segment.start) {
-                if segment.entry != Entry::Dead
-                    && let Some(length) = self.length_of(&op)
-                {
-                    self.charge_length(&mut f, length, scratch);
+                Piece::Length(length) => {
+                    if let Some(n) = length_local {
+                        self.charge_length(&mut f, length, n);
+                    }
                 }
-                f.instruction(&self.instruction(op)?);
+                Piece::Call(index) => {
+                    f.instruction(&I::Call(self.function_index(index)));
+                }
+                Piece::ReturnCall(index) => {
+                    f.instruction(&I::ReturnCall(self.function_index(index)));
+                }
+                Piece::RefFunc(index) => {
+                    f.instruction(&I::RefFunc(self.function_index(index)));
+                }
             }
         }
         code.function(&f);

@@ -14,10 +14,15 @@
 //!    ```
 //!    Then **metering** ([`metering`], costs in [`cost`]) counts instructions in an exported
 //!    i64 global, before the stable-memory pass so that its injected code is not metered.
+//!    Then the **stable** pass (`stable`), and last the **write barrier** ([`barrier`]): every
+//!    store, `memory.fill/copy/init` and `memory.grow` on any memory (stable memory included)
+//!    also marks the 4 KiB pages it writes in a byte map per memory,
+//!    `canister_vm:dirty:<memory index>`.
 //! 3. **encode**: every section the passes do not touch is copied unchanged (custom sections such
 //!    as `icp:public candid:service` and the name section included), through
 //!    [`wasm_encoder::reencode::Reencode`].
 
+pub mod barrier;
 pub mod cost;
 mod error;
 mod exports;
@@ -47,6 +52,8 @@ pub mod names {
     pub const COUNTER: &str = "canister counter_instructions";
     /// Import module of the functions the host provides to injected code.
     pub const HOST_MODULE: &str = "canister_vm";
+    /// Prefix of the exports of the write barrier's byte maps: `canister_vm:dirty:<memory>`.
+    pub const DIRTY_PREFIX: &str = "canister_vm:dirty:";
 }
 
 /// How the instrumented canister reaches stable memory.
@@ -65,6 +72,7 @@ pub enum StableMode {
 pub struct Config {
     stable: StableMode,
     metering: bool,
+    barrier: bool,
     stable_limit_pages: u64,
     /// Whether the canister rules (DESIGN.md §8) apply; off for [`Config::generic`].
     canister_rules: bool,
@@ -75,6 +83,7 @@ impl Default for Config {
         Config {
             stable: StableMode::Native,
             metering: true,
+            barrier: true,
             stable_limit_pages: 400 * 1024 * 1024 * 1024 / 65536,
             canister_rules: true,
         }
@@ -100,6 +109,11 @@ impl Config {
     /// Whether to instrument instruction counting (default: on).
     pub fn metering(mut self, on: bool) -> Self {
         self.metering = on;
+        self
+    }
+    /// Whether to instrument the write barrier, dirty-page tracking (default: on).
+    pub fn barrier(mut self, on: bool) -> Self {
+        self.barrier = on;
         self
     }
     /// The largest stable memory, in 64 KiB pages (default: 400 GiB).
@@ -136,6 +150,10 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented, Instrume
         config.stable_limit_pages,
         &mut summary,
     )?;
+    let wasm = match config.barrier {
+        true => barrier::rewrite(&wasm, &mut summary)?,
+        false => wasm,
+    };
     Ok(Instrumented { wasm, summary })
 }
 

@@ -1068,6 +1068,7 @@ pub fn rewrite(
             other => InstrumentError::Encode(other.to_string()),
         })?;
     if native {
+        summary.stable_memory_index = Some(pass.stable_memory);
         summary.memories.push((
             pass.stable_memory,
             format!("stable memory, i64, 0..{} pages", pass.stable_limit_pages),

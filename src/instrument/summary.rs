@@ -16,10 +16,16 @@ pub struct Summary {
     pub replaced_imports: Vec<String>,
     /// Functions injected.
     pub injected_functions: Vec<String>,
+    /// Index of the injected stable memory (native mode, when the module uses stable memory).
+    pub stable_memory_index: Option<u32>,
     /// Stable read/write call sites given the inline constant-length fast path.
     pub stable_fast_paths: u64,
     /// Places where instruction counting was inserted.
     pub metering_points: u64,
+    /// Write-barrier marks emitted (one per marked store group, unmarked store or bulk operator).
+    pub barrier_marks: u64,
+    /// Stores whose mark the write barrier elided (covered by an earlier mark).
+    pub barrier_elided: u64,
     /// The stable mode used.
     pub stable_mode: String,
 }
@@ -70,6 +76,11 @@ impl fmt::Display for Summary {
         writeln!(f, "injected functions: {}", list(&self.injected_functions))?;
         writeln!(f, "host exports: {}", list(&self.host_exports))?;
         writeln!(f, "stable fast paths: {}", self.stable_fast_paths)?;
-        write!(f, "metering points: {}", self.metering_points)
+        writeln!(f, "metering points: {}", self.metering_points)?;
+        write!(
+            f,
+            "write barrier: {} marks, {} elided",
+            self.barrier_marks, self.barrier_elided
+        )
     }
 }

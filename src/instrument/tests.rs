@@ -7,7 +7,8 @@ fn instrument_wat(text: &str) -> Instrumented {
     let wasm = wat::parse_str(text).unwrap();
     let config = Config::default()
         .stable(StableMode::Syscall)
-        .metering(false);
+        .metering(false)
+        .barrier(false);
     let out = instrument(&wasm, &config).unwrap();
     validate(&out.wasm).expect("instrumented output validates");
     out
@@ -65,7 +66,11 @@ fn keeps_existing_exports_custom_and_name_sections() {
         data: b"service : {}".as_slice().into(),
     });
     with_custom.extend_from_slice(&custom.finish()[8..]);
-    let out = instrument(&with_custom, &Config::default().metering(false)).unwrap();
+    let out = instrument(
+        &with_custom,
+        &Config::default().metering(false).barrier(false),
+    )
+    .unwrap();
     assert_eq!(
         export_names(&out.wasm),
         [

@@ -11,7 +11,7 @@ use super::ic0::HeapType;
 use super::ic0::api::{EntryPoint, HostTrap, Ic0, MessageContext, Response, WASM_PAGE_SIZE};
 use super::wasmi_backend::{HostData, linker};
 use crate::error::{Error, StateError};
-use crate::instrument::{self, InjectedTrap};
+use crate::instrument::{self, InjectedTrap, names};
 use crate::state::{ANONYMOUS, CanisterState, Clock, GlobalValue, StableMode, SystemState};
 
 /// Export name prefix under which instrumentation exports mutable global `i`.
@@ -71,6 +71,18 @@ pub struct Outcome {
     pub instructions: u64,
     /// Lines the canister printed with `ic0.debug_print`.
     pub debug_log: Vec<String>,
+    /// The 4 KiB pages the message wrote (by the write barrier; empty for a message that did
+    /// not commit, whose pages were restored).
+    pub dirty: DirtyPages,
+}
+
+/// 4 KiB pages written by a message, sorted, as reported by the write barrier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirtyPages {
+    /// Heap pages.
+    pub heap: Vec<u64>,
+    /// Stable memory pages.
+    pub stable: Vec<u64>,
 }
 
 /// Caller and time of a message; `None` picks the deterministic default (the anonymous
@@ -216,6 +228,61 @@ struct Handles {
     stable_bytes: Option<Global>,
     counter: Option<Global>,
     globals: Vec<(u32, Global)>,
+    /// The write barrier's byte maps of the heap and of (native) stable memory.
+    heap_map: Option<Memory>,
+    stable_map: Option<Memory>,
+}
+
+/// What a message rollback needs besides the committed memory copies.
+struct Mark {
+    globals: Vec<(u32, GlobalValue)>,
+    system: SystemState,
+    heap_len: usize,
+    stable_len: usize,
+}
+
+/// The committed memories: copies of heap and stable memory as of the last committed message,
+/// kept page-exact so commit and rollback copy only the pages a message dirtied, and the state
+/// hash, updated from the same dirty pages.
+#[derive(Debug, Default)]
+struct Committed {
+    heap: Vec<u8>,
+    stable: Vec<u8>,
+    hash: crate::state::hash::StateHash,
+}
+
+const PAGE: usize = crate::state::hash::PAGE_SIZE;
+
+/// Copies the 4 KiB pages `pages` from `from` to `to` (both of the same length).
+fn copy_pages(to: &mut [u8], from: &[u8], pages: &[u64]) {
+    for &p in pages {
+        let start = p as usize * PAGE;
+        let end = (start + PAGE).min(from.len());
+        if start < end {
+            to[start..end].copy_from_slice(&from[start..end]);
+        }
+    }
+}
+
+/// Reads and clears a byte map: the indices of the marked pages below `pages`.
+fn drain_map(map: &mut [u8], pages: usize) -> Vec<u64> {
+    let mut out = Vec::new();
+    let n = (pages + 1).min(map.len()); // marks may land one page past the end
+    for (chunk_index, chunk) in map[..n].chunks_mut(64).enumerate() {
+        if chunk.iter().all(|&b| b == 0) {
+            continue;
+        }
+        for (i, b) in chunk.iter_mut().enumerate() {
+            if *b != 0 {
+                *b = 0;
+                let page = chunk_index * 64 + i;
+                if page < pages {
+                    out.push(page as u64);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Everything a rollback restores.
@@ -237,6 +304,7 @@ pub struct Canister {
     instance: Instance,
     handles: Handles,
     clock: Clock,
+    committed: Committed,
 }
 
 impl std::fmt::Debug for Canister {
@@ -382,7 +450,7 @@ impl Canister {
             Err(e) if is_trap(&e) => return Ok(Err(trap_reject(&canister_id, &e))),
             Err(e) => return Err(Error::Instantiate(Box::new(e))),
         };
-        let handles = Self::handles(&store, &instance);
+        let handles = Self::handles(&store, &instance, instrumented.summary.stable_memory_index);
         store.data_mut().heap = handles.heap;
         store.data_mut().counter = handles.counter;
         let mut canister = Canister {
@@ -395,12 +463,14 @@ impl Canister {
             instance,
             handles,
             clock,
+            committed: Committed::default(),
         };
         canister.set_stable(&stable)?;
+        canister.reset_committed();
         Ok(Ok(canister))
     }
 
-    fn handles(store: &Store<HostData>, instance: &Instance) -> Handles {
+    fn handles(store: &Store<HostData>, instance: &Instance, stable_index: Option<u32>) -> Handles {
         let mut globals = Vec::new();
         for export in instance.exports(store) {
             if let Some(i) = export.name().strip_prefix(GLOBAL_EXPORT_PREFIX)
@@ -418,7 +488,136 @@ impl Canister {
             stable_bytes: instance.get_global(store, STABLE_BYTES_EXPORT),
             counter: instance.get_global(store, COUNTER_EXPORT),
             globals,
+            heap_map: instance.get_memory(store, &format!("{}0", names::DIRTY_PREFIX)),
+            stable_map: stable_index
+                .and_then(|k| instance.get_memory(store, &format!("{}{k}", names::DIRTY_PREFIX))),
         }
+    }
+
+    /// Takes the committed copies (and the state hash) from the live memories, and clears the
+    /// byte maps. O(memory): at instantiation, restore and upgrade only.
+    fn reset_committed(&mut self) {
+        self.take_dirty();
+        let heap = self.heap().to_vec();
+        let stable = self.stable().to_vec();
+        self.committed.hash = crate::state::hash::StateHash::from_scratch(&heap, &stable);
+        self.committed.heap = heap;
+        self.committed.stable = stable;
+    }
+
+    /// Reads and clears the dirty pages of heap and stable memory.
+    fn take_dirty(&mut self) -> DirtyPages {
+        let mut dirty = DirtyPages::default();
+        if let (Some(heap), Some(map)) = (self.handles.heap, self.handles.heap_map) {
+            let pages = heap.data_size(&self.store).div_ceil(PAGE);
+            dirty.heap = drain_map(map.data_mut(&mut self.store), pages);
+        }
+        match (self.handles.stable, self.handles.stable_map) {
+            (Some(stable), Some(map)) => {
+                let pages = stable.data_size(&self.store).div_ceil(PAGE);
+                dirty.stable = drain_map(map.data_mut(&mut self.store), pages);
+            }
+            _ => {
+                // System-API mode: the host functions record the pages they write.
+                let ic0 = &mut self.store.data_mut().ic0;
+                let mut pages = std::mem::take(&mut ic0.stable_dirty);
+                pages.sort_unstable();
+                pages.dedup();
+                let limit = ic0.stable.len().div_ceil(PAGE) as u64;
+                pages.retain(|&p| p < limit);
+                dirty.stable = pages;
+            }
+        }
+        dirty
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            globals: self.globals(),
+            system: self.system().clone(),
+            heap_len: self.heap().len(),
+            stable_len: self.stable().len(),
+        }
+    }
+
+    /// Makes the live memories the committed ones: copies the dirty pages (O(dirty)).
+    fn commit(&mut self, dirty: &DirtyPages) {
+        let heap: &[u8] = match self.handles.heap {
+            Some(m) => m.data(&self.store),
+            None => &[],
+        };
+        let stable: &[u8] = match self.handles.stable {
+            Some(m) => m.data(&self.store),
+            None => &self.store.data().ic0.stable,
+        };
+        let c = &mut self.committed;
+        // Memories only grow while a message commits; the new pages are zero unless dirty.
+        let _ = crate::state::grow_zeroed(&mut c.heap, heap.len());
+        let _ = crate::state::grow_zeroed(&mut c.stable, stable.len());
+        c.heap.truncate(heap.len());
+        c.stable.truncate(stable.len());
+        copy_pages(&mut c.heap, heap, &dirty.heap);
+        copy_pages(&mut c.stable, stable, &dirty.stable);
+        c.hash
+            .heap
+            .update(heap, dirty.heap.iter().map(|&p| p as usize));
+        c.hash
+            .stable
+            .update(stable, dirty.stable.iter().map(|&p| p as usize));
+    }
+
+    /// Puts the committed state back: the dirty pages (O(dirty)) when no memory grew, else a
+    /// fresh instance.
+    fn rollback(&mut self, mark: Mark, dirty: &DirtyPages) -> Result<(), Error> {
+        let grew = self.heap().len() != mark.heap_len
+            || (self.handles.stable.is_some() && self.stable().len() != mark.stable_len);
+        if grew {
+            let snap = Snapshot {
+                heap: self.committed.heap.clone(),
+                stable: self.committed.stable.clone(),
+                globals: mark.globals,
+                system: mark.system,
+            };
+            let committed = std::mem::take(&mut self.committed);
+            self.restore(&snap)?;
+            self.take_dirty();
+            self.committed = committed;
+            return Ok(());
+        }
+        if let Some(m) = self.handles.heap {
+            copy_pages(
+                m.data_mut(&mut self.store),
+                &self.committed.heap,
+                &dirty.heap,
+            );
+        }
+        match self.handles.stable {
+            Some(m) => copy_pages(
+                m.data_mut(&mut self.store),
+                &self.committed.stable,
+                &dirty.stable,
+            ),
+            None => {
+                let stable = &mut self.store.data_mut().ic0.stable;
+                stable.truncate(mark.stable_len);
+                copy_pages(stable, &self.committed.stable, &dirty.stable);
+            }
+        }
+        self.restore_globals(&mark.globals)?;
+        self.store.data_mut().ic0.system = mark.system;
+        Ok(())
+    }
+
+    /// Ends a message: commits it or rolls it back, and records its dirty pages.
+    fn finish(&mut self, mark: Mark, commit: bool, outcome: &mut Outcome) -> Result<(), Error> {
+        let dirty = self.take_dirty();
+        if commit {
+            self.commit(&dirty);
+            outcome.dirty = dirty;
+        } else {
+            self.rollback(mark, &dirty)?;
+        }
+        Ok(())
     }
 
     /// Rebuilds a canister from a saved state.
@@ -441,6 +640,7 @@ impl Canister {
             globals: state.globals,
             system: canister.store.data().ic0.system.clone(),
         })?;
+        canister.reset_committed();
         Ok(canister)
     }
 
@@ -497,9 +697,19 @@ impl Canister {
         }
     }
 
-    /// The state hash (DESIGN.md §6), computed from scratch over heap and stable pages, memory
-    /// sizes, mutable globals and certified data.
+    /// The state hash (DESIGN.md §6) over heap and stable pages, memory sizes, mutable globals
+    /// and certified data, kept up to date from each message's dirty pages.
     pub fn state_hash(&self) -> crate::state::hash::Hash {
+        self.committed.hash.root(
+            self.committed.heap.len(),
+            self.committed.stable.len(),
+            &self.globals(),
+            &self.system().certified_data,
+        )
+    }
+
+    /// The state hash computed from scratch (for checking the incremental one).
+    pub fn state_hash_from_scratch(&self) -> crate::state::hash::Hash {
         let (heap, stable) = (self.heap(), self.stable());
         crate::state::hash::StateHash::from_scratch(heap, stable).root(
             heap.len(),
@@ -543,7 +753,12 @@ impl Canister {
     }
 
     /// Grows `memory` to `len` bytes (never shrinks) and writes `bytes` at 0.
-    fn fill_memory(&mut self, memory: Memory, bytes: &[u8]) -> Result<(), Error> {
+    fn fill_memory(
+        &mut self,
+        memory: Memory,
+        map: Option<Memory>,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
         let restore_err = |why: String| Error::State(StateError::Restore { why });
         let current = memory.data_size(&self.store) as u64;
         let want = bytes.len() as u64;
@@ -556,6 +771,16 @@ impl Canister {
             memory
                 .grow(&mut self.store, (want - current) / WASM_PAGE_SIZE)
                 .map_err(|e| restore_err(format!("growing memory to {want} bytes: {e}")))?;
+            // The barrier's byte map must cover the grown memory: one 64 KiB map page per 4096
+            // memory pages, plus one.
+            if let Some(map) = map {
+                let need = want / WASM_PAGE_SIZE / 4096 + 1;
+                let have = map.size(&self.store);
+                if need > have {
+                    map.grow(&mut self.store, need - have)
+                        .map_err(|e| restore_err(format!("growing the dirty-page map: {e}")))?;
+                }
+            }
         }
         memory.data_mut(&mut self.store)[..bytes.len()].copy_from_slice(bytes);
         Ok(())
@@ -570,7 +795,7 @@ impl Canister {
                         why: "stable memory cannot shrink in place".into(),
                     }));
                 }
-                self.fill_memory(memory, stable)?;
+                self.fill_memory(memory, self.handles.stable_map, stable)?;
                 if let Some(g) = self.handles.stable_bytes {
                     g.set(&mut self.store, Val::I64(stable.len() as i64))
                         .map_err(|e| Error::State(StateError::Restore { why: e.to_string() }))?;
@@ -604,10 +829,16 @@ impl Canister {
             *self = fresh;
         }
         if let Some(heap) = self.handles.heap {
-            self.fill_memory(heap, &snap.heap)?;
+            self.fill_memory(heap, self.handles.heap_map, &snap.heap)?;
         }
         self.set_stable(&snap.stable)?;
-        for (index, value) in &snap.globals {
+        self.restore_globals(&snap.globals)?;
+        self.store.data_mut().ic0.system = snap.system.clone();
+        Ok(())
+    }
+
+    fn restore_globals(&mut self, globals: &[(u32, GlobalValue)]) -> Result<(), Error> {
+        for (index, value) in globals {
             let Some((_, global)) = self.handles.globals.iter().find(|(i, _)| i == index) else {
                 return Err(Error::State(StateError::Restore {
                     why: format!("the module has no mutable global {index}"),
@@ -621,7 +852,6 @@ impl Canister {
                     })
                 })?;
         }
-        self.store.data_mut().ic0.system = snap.system.clone();
         Ok(())
     }
 
@@ -711,6 +941,7 @@ impl Canister {
             result,
             instructions,
             debug_log,
+            dirty: DirtyPages::default(),
         }
     }
 
@@ -739,13 +970,13 @@ impl Canister {
                 result: Ok(Vec::new()),
                 instructions: 0,
                 debug_log: Vec::new(),
+                dirty: DirtyPages::default(),
             });
         }
-        let snap = self.snapshot();
-        let outcome = self.run(export, ctx);
-        if outcome.result.is_err() {
-            self.restore(&snap)?;
-        }
+        let mark = self.mark();
+        let mut outcome = self.run(export, ctx);
+        let ok = outcome.result.is_ok();
+        self.finish(mark, ok, &mut outcome)?;
         Ok(outcome)
     }
 
@@ -776,13 +1007,13 @@ impl Canister {
         };
         let ctx = self.next_context(entry, method, arg, input);
         let time = ctx.time;
-        let snap = self.snapshot();
-        let outcome = self.run(&export, ctx);
-        if outcome.result.is_ok() && entry == EntryPoint::Update {
+        let mark = self.mark();
+        let mut outcome = self.run(&export, ctx);
+        let commit = outcome.result.is_ok() && entry == EntryPoint::Update;
+        if commit {
             self.store.data_mut().ic0.system.canister_version += 1;
-        } else {
-            self.restore(&snap)?;
         }
+        self.finish(mark, commit, &mut outcome)?;
         self.tick(time);
         Ok(outcome)
     }
@@ -811,9 +1042,9 @@ impl Canister {
         // Queries see the current time; they do not advance the clock.
         input.time = Some(input.time.unwrap_or(self.clock.last_time));
         let ctx = self.next_context(EntryPoint::Query, method, arg, &input);
-        let snap = self.snapshot();
-        let outcome = self.run(&export, ctx);
-        self.restore(&snap)?;
+        let mark = self.mark();
+        let mut outcome = self.run(&export, ctx);
+        self.finish(mark, false, &mut outcome)?;
         Ok(outcome)
     }
 
@@ -870,6 +1101,7 @@ impl Canister {
             Ok(new) => new,
             Err(reject) => {
                 self.restore(&before)?;
+                self.reset_committed();
                 self.tick(time);
                 return Ok(Outcome {
                     result: Err(reject),
@@ -887,6 +1119,7 @@ impl Canister {
         if post.result.is_err() {
             *self = old;
             self.restore(&before)?;
+            self.reset_committed();
         }
         self.tick(time);
         let mut debug_log = pre.debug_log;
@@ -895,6 +1128,7 @@ impl Canister {
             result: post.result,
             instructions: pre.instructions + post.instructions,
             debug_log,
+            dirty: post.dirty,
         })
     }
 }

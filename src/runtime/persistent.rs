@@ -40,6 +40,7 @@ impl PersistentCanister {
                     result: Err(reject),
                     instructions: 0,
                     debug_log: Vec::new(),
+                    dirty: Default::default(),
                 };
                 return Ok((None, outcome));
             }

@@ -2,7 +2,7 @@
 //! certified data (DESIGN.md §6).
 //!
 //! Each memory has a binary Merkle tree whose leaves are the SHA-256 of its 4 KiB pages (domain
-//! separated, with the page index). Updating a set of dirty pages rehashes those leaves and their
+//! separated; the tree fixes each page's position). Updating a set of dirty pages rehashes those leaves and their
 //! paths to the root: O(dirty · log pages), never O(memory size). The state hash combines the
 //! memory roots with the memory sizes, the mutable globals and the certified data.
 
@@ -16,10 +16,19 @@ pub const PAGE_SIZE: usize = 4096;
 /// A 32-byte SHA-256 digest.
 pub type Hash = [u8; 32];
 
-fn leaf(index: u64, bytes: &[u8]) -> Hash {
+/// The hash of one page's bytes. A page's position is bound by its place in the tree, so equal
+/// pages hash equally, which lets the (common) all-zero page use a precomputed leaf.
+fn leaf(_index: u64, bytes: &[u8]) -> Hash {
+    if bytes.len() == PAGE_SIZE && bytes.iter().all(|&b| b == 0) {
+        static ZERO: std::sync::OnceLock<Hash> = std::sync::OnceLock::new();
+        return *ZERO.get_or_init(|| hash_page(&[0; PAGE_SIZE]));
+    }
+    hash_page(bytes)
+}
+
+fn hash_page(bytes: &[u8]) -> Hash {
     let mut h = Sha256::new();
     h.update(b"canister-vm page\0");
-    h.update(index.to_le_bytes());
     h.update(bytes);
     h.finalize().into()
 }
@@ -82,13 +91,25 @@ impl MemoryTree {
         let pages = memory.len().div_ceil(PAGE_SIZE);
         let old_pages = self.levels.first().map_or(0, |l| l.len());
         if memory.len() != self.len {
-            // Resized: hash the new tail (and the old last page, which may have been partial).
+            // Resized. Pages added by growth are zero unless the message wrote them (then they
+            // are dirty), so only dirty pages and the old last page (possibly partial) are read.
+            let mut dirty: Vec<usize> = dirty.into_iter().filter(|&p| p < pages).collect();
+            dirty.sort_unstable();
             let leaves = &mut self.levels[0];
             leaves.truncate(pages.min(old_pages));
             let from = leaves.len().saturating_sub(1);
             leaves.truncate(from);
-            for p in from..pages {
-                leaves.push(leaf(p as u64, page_of(memory, p)));
+            if from < pages {
+                leaves.push(leaf(from as u64, page_of(memory, from)));
+            }
+            let zero = leaf(0, &[0; PAGE_SIZE]);
+            for p in leaves.len()..pages {
+                let full = (p + 1) * PAGE_SIZE <= memory.len();
+                leaves.push(if full && dirty.binary_search(&p).is_err() {
+                    zero
+                } else {
+                    leaf(p as u64, page_of(memory, p))
+                });
             }
             self.len = memory.len();
             for p in dirty {

@@ -135,6 +135,28 @@ impl CanisterState {
     }
 }
 
+/// Grows `buf` to `len` bytes of zeros without writing the new part: a large growth takes a
+/// fresh zeroed allocation (pages the OS maps lazily) and copies the old bytes into it, so
+/// growing to GiBs costs the old size, not the new one. Fails (leaving `buf` alone) if the
+/// allocation fails.
+pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) -> Result<(), std::collections::TryReserveError> {
+    if len <= buf.len() {
+        return Ok(());
+    }
+    if len <= buf.capacity() {
+        buf.resize(len, 0);
+        return Ok(());
+    }
+    // Probe that the allocation can succeed, then allocate zeroed memory (calloc).
+    let mut probe: Vec<u8> = Vec::new();
+    probe.try_reserve_exact(len)?;
+    drop(probe);
+    let mut grown = vec![0u8; len];
+    grown[..buf.len()].copy_from_slice(buf);
+    *buf = grown;
+    Ok(())
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -907,7 +907,8 @@ fn syscall_mode_without_metering_is_the_identity_but_for_exports() {
     let wasm = wat::parse_str(ops32()).unwrap();
     let config = Config::default()
         .stable(StableMode::Syscall)
-        .metering(false);
+        .metering(false)
+        .barrier(false);
     let out = instrument(&wasm, &config).unwrap();
     assert_eq!(bodies(&out.wasm), bodies(&wasm));
     let sections = |wasm: &[u8]| -> Vec<(u8, Vec<u8>)> {

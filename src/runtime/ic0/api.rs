@@ -232,6 +232,9 @@ pub struct Ic0 {
     pub instructions: u64,
     /// Lines printed with `ic0.debug_print`.
     pub debug_log: Vec<String>,
+    /// 4 KiB stable pages written through `stable*_write` (system-API mode), unsorted; the
+    /// runtime drains it after each message.
+    pub stable_dirty: Vec<u64>,
     reply_buf: Vec<u8>,
     response: Option<Response>,
 }
@@ -315,6 +318,7 @@ impl Ic0 {
             heap_type,
             instructions: 0,
             debug_log: Vec::new(),
+            stable_dirty: Vec::new(),
             reply_buf: Vec::new(),
             response: None,
         }
@@ -551,14 +555,9 @@ impl Ic0 {
                 else {
                     return -1;
                 };
-                if self
-                    .stable
-                    .try_reserve_exact(bytes - self.stable.len())
-                    .is_err()
-                {
+                if crate::state::grow_zeroed(&mut self.stable, bytes).is_err() {
                     return -1;
                 }
-                self.stable.resize(bytes, 0);
                 old as i64
             }
             _ => -1,
@@ -615,6 +614,10 @@ impl Ic0 {
     ) -> R<()> {
         let range = self.stable_range(f, off, size)?;
         let bytes = heap_range(heap, f, src, size)?;
+        if !range.is_empty() {
+            let pages = range.start as u64 / 4096..=(range.end as u64 - 1) / 4096;
+            self.stable_dirty.extend(pages);
+        }
         self.stable[range].copy_from_slice(bytes);
         Ok(())
     }
