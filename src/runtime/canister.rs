@@ -511,6 +511,15 @@ impl Canister {
         if let (Some(heap), Some(map)) = (self.handles.heap, self.handles.heap_map) {
             let pages = heap.data_size(&self.store).div_ceil(PAGE);
             dirty.heap = drain_map(map.data_mut(&mut self.store), pages);
+            // Pages written by host functions, which the barrier does not see.
+            let host = std::mem::take(&mut self.store.data_mut().ic0.heap_dirty);
+            if !host.is_empty() {
+                dirty
+                    .heap
+                    .extend(host.into_iter().filter(|&p| p < pages as u64));
+                dirty.heap.sort_unstable();
+                dirty.heap.dedup();
+            }
         }
         match (self.handles.stable, self.handles.stable_map) {
             (Some(stable), Some(map)) => {

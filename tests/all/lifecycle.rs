@@ -182,3 +182,48 @@ fn time_and_caller_are_inputs() {
     assert_eq!(t(&third), 77);
     assert_eq!(&third[8..], &[1, 2, 3]);
 }
+
+/// Host functions that write the heap (`msg_arg_data_copy`, `stable_read` in system-API mode)
+/// bypass the instrumented barrier: their pages must be dirty too, or a later rollback and the
+/// state hash would use stale committed pages.
+#[test]
+fn heap_pages_written_by_host_functions_are_dirty() {
+    let text = r#"(module
+      (import "ic0" "msg_arg_data_size" (func $size (result i32)))
+      (import "ic0" "msg_arg_data_copy" (func $copy (param i32 i32 i32)))
+      (import "ic0" "stable_grow" (func $grow (param i32) (result i32)))
+      (import "ic0" "stable_write" (func $swrite (param i32 i32 i32)))
+      (import "ic0" "stable_read" (func $sread (param i32 i32 i32)))
+      (import "ic0" "msg_reply" (func $reply))
+      (memory 2)
+      ;; The argument lands on heap page 5 without any Wasm store.
+      (func (export "canister_update take") (call $copy (i32.const 20480) (i32.const 0) (call $size)) (call $reply))
+      ;; Stable bytes land on heap page 9 (a host write in system-API mode).
+      (func (export "canister_update load")
+        (drop (call $grow (i32.const 1)))
+        (call $swrite (i32.const 0) (i32.const 20480) (i32.const 8))
+        (call $sread (i32.const 36864) (i32.const 0) (i32.const 8))
+        (call $reply))
+      ;; Overwrites pages 5 and 9, then traps: both must come back.
+      (func (export "canister_update clobber")
+        (i64.store (i32.const 20480) (i64.const -1))
+        (i64.store (i32.const 36864) (i64.const -1))
+        unreachable))"#;
+    for mode in [StableMode::Native, StableMode::Syscall] {
+        let config = CanisterConfig::default().stable_mode(mode);
+        let mut c = Canister::create(wat(text), config, vec![4]).unwrap().unwrap();
+        let input = MessageInput::default();
+        c.init(EMPTY, &input).unwrap();
+        let out = c.update("take", b"abcdefgh", &input).unwrap();
+        assert!(out.dirty.heap.contains(&5), "{mode:?}: {:?}", out.dirty);
+        let out = c.update("load", &[], &input).unwrap();
+        assert!(out.dirty.heap.contains(&9), "{mode:?}: {:?}", out.dirty);
+        assert_eq!(c.state_hash(), c.state_hash_from_scratch(), "{mode:?}");
+        let heap = c.heap().to_vec();
+        assert!(c.update("clobber", &[], &input).unwrap().result.is_err());
+        assert_eq!(&c.heap()[20480..20488], b"abcdefgh", "{mode:?}");
+        assert_eq!(&c.heap()[36864..36872], b"abcdefgh", "{mode:?}");
+        assert!(c.heap() == &heap[..]);
+        assert_eq!(c.state_hash(), c.state_hash_from_scratch(), "{mode:?}");
+    }
+}

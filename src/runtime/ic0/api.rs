@@ -235,6 +235,9 @@ pub struct Ic0 {
     /// 4 KiB stable pages written through `stable*_write` (system-API mode), unsorted; the
     /// runtime drains it after each message.
     pub stable_dirty: Vec<u64>,
+    /// 4 KiB heap pages written by host functions (`*_copy`, `stable_read`, cycles), which the
+    /// instrumented write barrier cannot see; drained by the runtime after each message.
+    pub heap_dirty: Vec<u64>,
     reply_buf: Vec<u8>,
     response: Option<Response>,
 }
@@ -253,15 +256,23 @@ fn heap_range<'a>(heap: &'a [u8], function: &'static str, addr: u64, size: u64) 
     }
 }
 
+/// The heap range the caller is about to write; its 4 KiB pages are recorded in `dirty` (host
+/// writes to the heap bypass the instrumented write barrier).
 fn heap_range_mut<'a>(
     heap: &'a mut [u8],
+    dirty: &mut Vec<u64>,
     function: &'static str,
     addr: u64,
     size: u64,
 ) -> R<&'a mut [u8]> {
     let heap_len = heap.len() as u64;
     match addr.checked_add(size) {
-        Some(end) if end <= heap_len => Ok(&mut heap[addr as usize..end as usize]),
+        Some(end) if end <= heap_len => {
+            if size > 0 {
+                dirty.extend(addr / 4096..=(end - 1) / 4096);
+            }
+            Ok(&mut heap[addr as usize..end as usize])
+        }
         _ => Err(HostTrap::HeapOutOfBounds {
             function,
             addr,
@@ -274,6 +285,7 @@ fn heap_range_mut<'a>(
 /// Copies `blob[offset..offset + size]` to `heap[dst..]` (the shape of every `*_copy` function).
 fn copy_blob(
     heap: &mut [u8],
+    dirty: &mut Vec<u64>,
     function: &'static str,
     what: &'static str,
     blob: &[u8],
@@ -293,12 +305,18 @@ fn copy_blob(
             });
         }
     };
-    heap_range_mut(heap, function, dst, size)?.copy_from_slice(src);
+    heap_range_mut(heap, dirty, function, dst, size)?.copy_from_slice(src);
     Ok(())
 }
 
-fn write_u128(heap: &mut [u8], function: &'static str, dst: u64, value: u128) -> R<()> {
-    heap_range_mut(heap, function, dst, 16)?.copy_from_slice(&value.to_le_bytes());
+fn write_u128(
+    heap: &mut [u8],
+    dirty: &mut Vec<u64>,
+    function: &'static str,
+    dst: u64,
+    value: u128,
+) -> R<()> {
+    heap_range_mut(heap, dirty, function, dst, 16)?.copy_from_slice(&value.to_le_bytes());
     Ok(())
 }
 
@@ -319,6 +337,7 @@ impl Ic0 {
             instructions: 0,
             debug_log: Vec::new(),
             stable_dirty: Vec::new(),
+            heap_dirty: Vec::new(),
             reply_buf: Vec::new(),
             response: None,
         }
@@ -379,7 +398,16 @@ impl Ic0 {
     ) -> R<()> {
         let f = "msg_arg_data_copy";
         self.require(f, self.ctx.entry.has_arg())?;
-        copy_blob(heap, f, "argument", &self.ctx.arg, dst, offset, size)
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            "argument",
+            &self.ctx.arg,
+            dst,
+            offset,
+            size,
+        )
     }
     /// `ic0.msg_caller_size`.
     pub fn msg_caller_size(&mut self, _heap: &mut [u8]) -> R<u64> {
@@ -389,6 +417,7 @@ impl Ic0 {
     pub fn msg_caller_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
         copy_blob(
             heap,
+            &mut self.heap_dirty,
             "msg_caller_copy",
             "caller",
             &self.ctx.caller,
@@ -446,7 +475,7 @@ impl Ic0 {
     pub fn msg_cycles_available128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
         let f = "msg_cycles_available128";
         self.require(f, self.ctx.entry.expects_reply())?;
-        write_u128(heap, f, dst, 0)
+        write_u128(heap, &mut self.heap_dirty, f, dst, 0)
     }
     /// `ic0.msg_cycles_refunded128`: only in callbacks.
     pub fn msg_cycles_refunded128(&mut self, _heap: &mut [u8], _dst: u64) -> R<()> {
@@ -462,12 +491,13 @@ impl Ic0 {
     ) -> R<()> {
         let f = "msg_cycles_accept128";
         self.require(f, self.ctx.entry == EntryPoint::Update)?;
-        write_u128(heap, f, dst, 0)
+        write_u128(heap, &mut self.heap_dirty, f, dst, 0)
     }
     /// `ic0.canister_cycle_balance128`.
     pub fn canister_cycle_balance128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
         write_u128(
             heap,
+            &mut self.heap_dirty,
             "canister_cycle_balance128",
             dst,
             self.system.cycle_balance,
@@ -491,6 +521,7 @@ impl Ic0 {
         let id = &self.system.canister_id;
         copy_blob(
             heap,
+            &mut self.heap_dirty,
             "canister_self_copy",
             "canister id",
             id,
@@ -591,7 +622,7 @@ impl Ic0 {
 
     /// Stable → heap copy; checks stable bounds, then heap bounds.
     fn stable_to_heap(
-        &self,
+        &mut self,
         heap: &mut [u8],
         f: &'static str,
         dst: u64,
@@ -599,7 +630,8 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let range = self.stable_range(f, off, size)?;
-        heap_range_mut(heap, f, dst, size)?.copy_from_slice(&self.stable[range]);
+        heap_range_mut(heap, &mut self.heap_dirty, f, dst, size)?
+            .copy_from_slice(&self.stable[range]);
         Ok(())
     }
 
