@@ -211,7 +211,9 @@ fn heap_pages_written_by_host_functions_are_dirty() {
         unreachable))"#;
     for mode in [StableMode::Native, StableMode::Syscall] {
         let config = CanisterConfig::default().stable_mode(mode);
-        let mut c = Canister::create(wat(text), config, vec![4]).unwrap().unwrap();
+        let mut c = Canister::create(wat(text), config, vec![4])
+            .unwrap()
+            .unwrap();
         let input = MessageInput::default();
         c.init(EMPTY, &input).unwrap();
         let out = c.update("take", b"abcdefgh", &input).unwrap();
