@@ -100,6 +100,7 @@ use wasm_encoder::{
 };
 use wasmparser::{FrameKind, ModuleArity, Operator, Parser, Payload, SubType, TypeRef};
 
+use super::sections;
 use super::{InstrumentError, Summary, names};
 
 /// Bytes per tracked page (4 KiB), as a shift.
@@ -886,25 +887,6 @@ impl Barrier<'_> {
     }
 }
 
-fn section_rank(id: SectionId) -> u8 {
-    match id {
-        SectionId::Custom => 0,
-        SectionId::Type => 1,
-        SectionId::Import => 2,
-        SectionId::Function => 3,
-        SectionId::Table => 4,
-        SectionId::Memory => 5,
-        SectionId::Tag => 6,
-        SectionId::Global => 7,
-        SectionId::Export => 8,
-        SectionId::Start => 9,
-        SectionId::Element => 10,
-        SectionId::DataCount => 11,
-        SectionId::Code => 12,
-        SectionId::Data => 13,
-    }
-}
-
 impl Reencode for Barrier<'_> {
     type Error = InstrumentError;
 
@@ -934,10 +916,10 @@ impl Reencode for Barrier<'_> {
         _after: Option<SectionId>,
         before: Option<SectionId>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        let rank = before.map(section_rank).unwrap_or(u8::MAX);
+        let rank = before.map(sections::rank).unwrap_or(u8::MAX);
         if !self.facts.has_memory_section
             && !self.memories_done
-            && rank > section_rank(SectionId::Memory)
+            && rank > sections::rank(SectionId::Memory)
         {
             let mut s = MemorySection::new();
             self.append_memories(&mut s);
@@ -945,7 +927,7 @@ impl Reencode for Barrier<'_> {
         }
         if !self.facts.has_export_section
             && !self.exports_done
-            && rank > section_rank(SectionId::Export)
+            && rank > sections::rank(SectionId::Export)
         {
             let mut s = ExportSection::new();
             self.append_exports(&mut s);

@@ -71,6 +71,7 @@ use wasm_encoder::{
 use wasmparser::{KnownCustom, Operator, Parser, Payload, TypeRef};
 
 use super::cost;
+use super::sections;
 use super::{InjectedTrap, InstrumentError, Summary, names};
 
 /// The counter's initial value: the budget of the start function (the *IC* install limit). The
@@ -561,26 +562,6 @@ impl Metering<'_> {
     }
 }
 
-/// Canonical position of a section in a module.
-fn rank(id: SectionId) -> u8 {
-    match id {
-        SectionId::Custom => 0,
-        SectionId::Type => 1,
-        SectionId::Import => 2,
-        SectionId::Function => 3,
-        SectionId::Table => 4,
-        SectionId::Memory => 5,
-        SectionId::Tag => 6,
-        SectionId::Global => 7,
-        SectionId::Export => 8,
-        SectionId::Start => 9,
-        SectionId::Element => 10,
-        SectionId::DataCount => 11,
-        SectionId::Code => 12,
-        SectionId::Data => 13,
-    }
-}
-
 impl Reencode for Metering<'_> {
     type Error = InstrumentError;
 
@@ -647,7 +628,7 @@ impl Reencode for Metering<'_> {
         _after: Option<SectionId>,
         before: Option<SectionId>,
     ) -> Result<(), reencode::Error<Self::Error>> {
-        let past = |id: SectionId| before.is_none_or(|b| rank(b) > rank(id));
+        let past = |id: SectionId| before.is_none_or(|b| sections::rank(b) > sections::rank(id));
         if !self.import_done && past(SectionId::Import) {
             let mut imports = ImportSection::new();
             imports.import(

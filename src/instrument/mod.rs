@@ -28,6 +28,7 @@ mod error;
 mod exports;
 pub mod metering;
 pub mod rules;
+mod sections;
 mod stable;
 mod summary;
 mod validate;

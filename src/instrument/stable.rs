@@ -73,6 +73,7 @@ use wasm_encoder::{
 };
 use wasmparser::{Operator, Parser, Payload, TypeRef};
 
+use super::sections;
 use super::{InjectedTrap, InstrumentError, StableMode, Summary, names};
 
 /// Metered cost of a stable read/write call besides its length (DESIGN.md §5).
@@ -229,25 +230,6 @@ struct StablePass {
     fast_paths: u64,
     emitted: Vec<SectionId>,
     has: Vec<SectionId>,
-}
-
-fn section_rank(id: SectionId) -> u8 {
-    match id {
-        SectionId::Custom => 0,
-        SectionId::Type => 1,
-        SectionId::Import => 2,
-        SectionId::Function => 3,
-        SectionId::Table => 4,
-        SectionId::Memory => 5,
-        SectionId::Tag => 6,
-        SectionId::Global => 7,
-        SectionId::Export => 8,
-        SectionId::Start => 9,
-        SectionId::Element => 10,
-        SectionId::DataCount => 11,
-        SectionId::Code => 12,
-        SectionId::Data => 13,
-    }
 }
 
 fn mem(memory_index: u32, align: u32) -> MemArg {
@@ -615,7 +597,7 @@ impl StablePass {
     }
 
     fn emit_missing_sections(&mut self, module: &mut Module, before: Option<SectionId>) {
-        let before_rank = before.map(section_rank).unwrap_or(u8::MAX);
+        let before_rank = before.map(sections::rank).unwrap_or(u8::MAX);
         for id in [
             SectionId::Type,
             SectionId::Import,
@@ -625,7 +607,7 @@ impl StablePass {
             SectionId::Export,
             SectionId::Code,
         ] {
-            if section_rank(id) < before_rank
+            if sections::rank(id) < before_rank
                 && !self.has.contains(&id)
                 && !self.emitted.contains(&id)
             {
