@@ -44,6 +44,31 @@ const CLEARED_ENV_PREFIXES: [&str; 8] = [
     "CARGO_BIN_",
 ];
 
+/// `cargo build --release --target wasm32-unknown-unknown` of `<root>/test-canisters` into
+/// `<root>/target/test-canisters`, with the outer build's environment cleared. Shared with
+/// `cargo xtask build-canisters`, which includes this file.
+pub fn build_command(root: &Path) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--manifest-path",
+        ])
+        .arg(root.join("test-canisters/Cargo.toml"));
+    for (var, _) in std::env::vars_os() {
+        let Some(var) = var.to_str() else { continue };
+        if CLEARED_ENV.contains(&var) || CLEARED_ENV_PREFIXES.iter().any(|p| var.starts_with(p)) {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", root.join("target/test-canisters"));
+    cmd
+}
+
 /// The repository root (the root crate's manifest directory).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -61,24 +86,7 @@ pub fn build_all() -> &'static Path {
     BUILT.get_or_init(|| {
         let root = repo_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut cmd = Command::new(&cargo);
-        cmd.current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-unknown-unknown",
-                "--manifest-path",
-            ])
-            .arg(root.join("test-canisters/Cargo.toml"));
-        for (var, _) in std::env::vars_os() {
-            let Some(var) = var.to_str() else { continue };
-            if CLEARED_ENV.contains(&var) || CLEARED_ENV_PREFIXES.iter().any(|p| var.starts_with(p))
-            {
-                cmd.env_remove(var);
-            }
-        }
-        cmd.env("CARGO_TARGET_DIR", root.join("target/test-canisters"));
+        let mut cmd = build_command(&root);
         let out = cmd.output().unwrap_or_else(|e| {
             panic!(
                 "could not run {} to build the test canisters: {e}",

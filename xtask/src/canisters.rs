@@ -5,43 +5,14 @@
 //! The integration tests build the same way (see `tests/support/canisters.rs`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-/// The canisters in `test-canisters/`, by crate (and wasm file) name.
-pub const CANISTERS: [&str; 3] = ["kv", "counter", "raw_stable"];
+#[path = "../../tests/support/canisters.rs"]
+mod support;
 
-/// Inherited variables that would leak an outer build's settings into the canister build.
-const CLEARED_ENV: [&str; 12] = [
-    "CARGO_TARGET_DIR",
-    "RUSTFLAGS",
-    "CARGO_ENCODED_RUSTFLAGS",
-    "RUSTDOCFLAGS",
-    "CARGO_ENCODED_RUSTDOCFLAGS",
-    "RUSTC",
-    "RUSTC_WRAPPER",
-    "RUSTC_WORKSPACE_WRAPPER",
-    "CARGO_MAKEFLAGS",
-    "CARGO_PRIMARY_PACKAGE",
-    "CARGO_INCREMENTAL",
-    "__CARGO_FIX_PLZ",
-];
-
-/// Prefixes of inherited variables that are cleared too: the outer build's settings
-/// (`CARGO_BUILD_TARGET`, `CARGO_BUILD_RUSTFLAGS`, `CARGO_PROFILE_RELEASE_*`) and the per-crate
-/// variables cargo sets for build scripts and tests.
-const CLEARED_ENV_PREFIXES: [&str; 8] = [
-    "CARGO_BUILD_",
-    "CARGO_PROFILE_",
-    "CARGO_MANIFEST_",
-    "CARGO_CFG_",
-    "CARGO_FEATURE_",
-    "CARGO_PKG_",
-    "CARGO_CRATE_",
-    "CARGO_BIN_",
-];
+pub use support::CANISTERS;
 
 /// The directory the canister build writes to: `<root>/target/test-canisters`.
 pub fn target_dir(root: &Path) -> PathBuf {
@@ -59,31 +30,11 @@ pub fn canister_paths(root: &Path) -> [PathBuf; 3] {
 /// Builds the test canisters; `args` are passed on to `cargo build`.
 pub fn build_canisters(args: &[String]) -> Result<()> {
     let root = repo_root()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-
-    let mut cmd = Command::new(&cargo);
-    cmd.current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--manifest-path",
-        ])
-        .arg(root.join("test-canisters").join("Cargo.toml"))
-        .args(args);
-    for (var, _) in std::env::vars_os() {
-        let Some(var) = var.to_str() else { continue };
-        if CLEARED_ENV.contains(&var) || CLEARED_ENV_PREFIXES.iter().any(|p| var.starts_with(p)) {
-            cmd.env_remove(var);
-        }
-    }
-    cmd.env("CARGO_TARGET_DIR", target_dir(&root));
+    let mut cmd = support::build_command(&root);
+    cmd.args(args);
 
     let started = Instant::now();
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {}", Path::new(&cargo).display()))?;
+    let status = cmd.status().context("running cargo")?;
     if !status.success() {
         bail!("building the test canisters failed ({status})");
     }
