@@ -173,3 +173,22 @@ fn canister_rules_are_named() {
         assert!(!dir.exists());
     }
 }
+
+#[test]
+fn a_damaged_state_directory_is_reported_not_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let d = dir.to_str().unwrap();
+    let wat = repo().join("examples/counter.wat");
+    cli(&["install", wat.to_str().unwrap(), "--state", d]).ok();
+    cli(&["call", d, "inc"]).ok();
+    let current = std::fs::read_to_string(dir.join("CURRENT")).unwrap();
+    let heap = dir.join(current.trim()).join("heap.bin");
+    let mut bytes = std::fs::read(&heap).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&heap, &bytes).unwrap();
+    one_line_error(&cli(&["call", d, "inc"]).fails(2), "corrupt canister state");
+    one_line_error(&cli(&["info", d]).fails(2), "heap.bin");
+    // Nothing was written over the damaged state.
+    assert_eq!(std::fs::read(&heap).unwrap(), bytes);
+}
