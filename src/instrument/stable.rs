@@ -228,6 +228,7 @@ struct StablePass {
     defined_types: Vec<u32>,
     next_body: usize,
     fast_paths: u64,
+    dynamic_fast_paths: u64,
     emitted: Vec<SectionId>,
     has: Vec<SectionId>,
 }
@@ -539,6 +540,13 @@ impl StablePass {
         }
         f.instruction(&I::LocalSet(b));
         f.instruction(&I::LocalSet(a));
+        self.fast_core(f, write, len, general, (a, b));
+    }
+
+    /// The fast path's check and load/store pair over i64 locals `a`, `b` (the call's first two
+    /// arguments), falling back to the general function `general`; charges nothing.
+    fn fast_core(&self, f: &mut Function, write: bool, len: i64, general: u32, locals: (u32, u32)) {
+        let (a, b) = locals;
         let (heap, stable) = if write { (b, a) } else { (a, b) };
         // stable + len > size || stable > size || heap > u32::MAX (wasm32 heap)
         f.instruction(&I::LocalGet(stable));
@@ -745,9 +753,9 @@ impl StablePass {
                 break;
             }
         }
-        let (s64a, s64b, s32) = (count, count + 1, count + 2);
+        let (s64a, s64b, s64c, s32) = (count, count + 1, count + 2, count + 3);
         if needs_scratch {
-            locals.push((2, ValType::I64));
+            locals.push((3, ValType::I64));
             locals.push((1, ValType::I32));
         }
         let mut f = Function::new(locals);
@@ -768,6 +776,30 @@ impl StablePass {
                         let len = pending.take().expect("checked");
                         self.fast_path(&mut f, write, len, new_index, (s64a, s64b));
                         self.fast_paths += 1;
+                        continue;
+                    }
+                    Target::ReadWrite { write, wide: true }
+                        if self.native() && self.has_heap && pending.is_none() =>
+                    {
+                        // A run-time length: 8 bytes (the commonest length of stable
+                        // structures' headers and keys) takes the inline path, anything else
+                        // the call.
+                        self.charge_dynamic(&mut f, s64c, s32, true);
+                        f.instruction(&I::LocalSet(s64c));
+                        f.instruction(&I::LocalSet(s64b));
+                        f.instruction(&I::LocalSet(s64a));
+                        f.instruction(&I::LocalGet(s64c));
+                        f.instruction(&I::I64Const(8));
+                        f.instruction(&I::I64Eq);
+                        f.instruction(&I::If(BlockType::Empty));
+                        self.fast_core(&mut f, write, 8, new_index, (s64a, s64b));
+                        f.instruction(&I::Else);
+                        f.instruction(&I::LocalGet(s64a));
+                        f.instruction(&I::LocalGet(s64b));
+                        f.instruction(&I::LocalGet(s64c));
+                        f.instruction(&I::Call(new_index));
+                        f.instruction(&I::End);
+                        self.dynamic_fast_paths += 1;
                         continue;
                     }
                     Target::ReadWrite { wide, .. } => {
@@ -1040,6 +1072,7 @@ pub fn rewrite(
         defined_types: scan.defined_types,
         next_body: 0,
         fast_paths: 0,
+        dynamic_fast_paths: 0,
         emitted: Vec::new(),
         has: scan.has,
     };
@@ -1069,6 +1102,7 @@ pub fn rewrite(
         summary.host_exports.push(names::STABLE_BYTES.to_string());
     }
     summary.stable_fast_paths = pass.fast_paths;
+    summary.stable_dynamic_fast_paths = pass.dynamic_fast_paths;
     Ok(module.finish())
 }
 

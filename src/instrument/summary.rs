@@ -20,6 +20,9 @@ pub struct Summary {
     pub stable_memory_index: Option<u32>,
     /// Stable read/write call sites given the inline constant-length fast path.
     pub stable_fast_paths: u64,
+    /// 64-bit stable read/write call sites with a run-time length that take the inline path
+    /// when the length is 8.
+    pub stable_dynamic_fast_paths: u64,
     /// Places where instruction counting was inserted.
     pub metering_points: u64,
     /// Write-barrier marks emitted (one per marked store group, unmarked store or bulk operator).
@@ -75,7 +78,11 @@ impl fmt::Display for Summary {
         writeln!(f, "replaced imports: {}", list(&self.replaced_imports))?;
         writeln!(f, "injected functions: {}", list(&self.injected_functions))?;
         writeln!(f, "host exports: {}", list(&self.host_exports))?;
-        writeln!(f, "stable fast paths: {}", self.stable_fast_paths)?;
+        writeln!(
+            f,
+            "stable fast paths: {} constant-length, {} run-time length (when 8 bytes)",
+            self.stable_fast_paths, self.stable_dynamic_fast_paths
+        )?;
         writeln!(f, "metering points: {}", self.metering_points)?;
         write!(
             f,
