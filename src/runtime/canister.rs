@@ -401,13 +401,6 @@ fn is_trap(error: &wasmi::Error) -> bool {
     error.as_trap_code().is_some() || error.downcast_ref::<HostTrap>().is_some()
 }
 
-/// Whether the error is the instrumented instruction limit.
-pub fn is_instruction_limit(reject: &Reject) -> bool {
-    reject
-        .message
-        .ends_with(&InjectedTrap::InstructionLimit.to_string())
-}
-
 impl Canister {
     /// Validates and instruments `wasm` and instantiates it as a new, empty canister (data
     /// segments applied, start function run, `canister_init` not yet called).
