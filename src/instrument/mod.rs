@@ -5,7 +5,7 @@
 //!
 //! 1. **validate** ([`validate`]): the module is valid Wasm for the engine's feature set, and
 //!    (except with [`Config::generic`]) a valid canister ([`rules`], DESIGN.md §8).
-//! 2. **exports** ([`exports`]): the host needs to read and restore the heap and every mutable
+//! 2. **exports** (`exports`): the host needs to read and restore the heap and every mutable
 //!    global, so they are exported under reserved names:
 //!
 //!    ```wat

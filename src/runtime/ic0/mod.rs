@@ -1,6 +1,6 @@
 //! The `ic0` system API: the one table of functions and their signatures.
 //!
-//! [`for_each_ic0!`] lists every `ic0` function canister-vm provides, with its parameters in terms
+//! [`for_each_ic0!`](crate::for_each_ic0) lists every `ic0` function canister-vm provides, with its parameters in terms
 //! of `I` (the heap's address type: `i32` for a wasm32 heap, `i64` for a wasm64 heap), `i32` and
 //! `i64`. Validation ([`signature`]) and every engine backend's linker glue are generated from this
 //! one list, so a function is declared once and implemented once (in [`api`]).
