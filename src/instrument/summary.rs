@@ -31,6 +31,8 @@ pub struct Summary {
     pub barrier_elided: u64,
     /// The stable mode used.
     pub stable_mode: String,
+    /// The address type of memory 0 (wasm32 when the module has no memory).
+    pub heap_type: crate::runtime::ic0::HeapType,
 }
 
 impl Summary {
@@ -52,6 +54,11 @@ impl Summary {
         }
         Summary {
             memories,
+            heap_type: if info.heap64 {
+                crate::runtime::ic0::HeapType::Wasm64
+            } else {
+                crate::runtime::ic0::HeapType::Wasm32
+            },
             stable_mode: match config.stable {
                 StableMode::Native => "native".into(),
                 StableMode::Syscall => "syscall".into(),

@@ -318,37 +318,6 @@ impl std::fmt::Debug for Canister {
     }
 }
 
-/// Reads the index type of memory 0 (wasm32 when there is no memory).
-fn heap_type_of(wasm: &[u8]) -> HeapType {
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        match payload {
-            Ok(wasmparser::Payload::ImportSection(reader)) => {
-                for import in reader.into_iter().flatten() {
-                    if let wasmparser::TypeRef::Memory(m) = import.ty {
-                        return if m.memory64 {
-                            HeapType::Wasm64
-                        } else {
-                            HeapType::Wasm32
-                        };
-                    }
-                }
-            }
-            Ok(wasmparser::Payload::MemorySection(reader)) => {
-                if let Some(Ok(m)) = reader.into_iter().next() {
-                    return if m.memory64 {
-                        HeapType::Wasm64
-                    } else {
-                        HeapType::Wasm32
-                    };
-                }
-            }
-            Ok(wasmparser::Payload::CodeSectionStart { .. }) | Err(_) => break,
-            _ => {}
-        }
-    }
-    HeapType::Wasm32
-}
-
 fn val_to_global(v: &Val) -> Option<GlobalValue> {
     Some(match v {
         Val::I32(x) => GlobalValue::I32(*x),
@@ -425,8 +394,8 @@ impl Canister {
         clock: Clock,
     ) -> Result<Result<Canister, Reject>, Error> {
         let engine = new_engine();
-        let heap_type = heap_type_of(&wasm);
         let instrumented = instrument::instrument(&wasm, &config.instrument_config())?;
+        let heap_type = instrumented.summary.heap_type;
         let module = Module::new(&engine, &instrumented.wasm[..])
             .map_err(|e| Error::Instantiate(Box::new(e)))?;
         let methods = Methods::of(&module);
