@@ -698,7 +698,8 @@ impl Canister {
         }
     }
 
-    fn globals(&self) -> Vec<(u32, GlobalValue)> {
+    /// Values of the module's mutable globals, by global index.
+    pub fn globals(&self) -> Vec<(u32, GlobalValue)> {
         self.handles
             .globals
             .iter()
