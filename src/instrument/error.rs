@@ -23,6 +23,9 @@ pub enum InstrumentError {
     /// The write-barrier pass cannot instrument the module.
     #[error(transparent)]
     Barrier(Box<super::barrier::BarrierError>),
+    /// The NaN-canonicalization pass cannot instrument the module.
+    #[error(transparent)]
+    Nan(Box<super::nan::NanError>),
 }
 
 impl From<super::barrier::BarrierError> for InstrumentError {

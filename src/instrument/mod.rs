@@ -14,6 +14,8 @@
 //!    ```
 //!    Then **metering** ([`metering`], costs in [`cost`]) counts instructions in an exported
 //!    i64 global, before the stable-memory pass so that its injected code is not metered.
+//!    Then **NaN canonicalization** ([`nan`]), also after metering so that its injected code is
+//!    not counted: float results that may be NaNs get the canonical NaN (DESIGN.md §5).
 //!    Then the **stable** pass (`stable`), and last the **write barrier** ([`barrier`]): every
 //!    store, `memory.fill/copy/init` and `memory.grow` on any memory (stable memory included)
 //!    also marks the 4 KiB pages it writes in a byte map per memory,
@@ -27,6 +29,7 @@ pub mod cost;
 mod error;
 mod exports;
 pub mod metering;
+pub mod nan;
 pub mod rules;
 mod sections;
 mod stable;
@@ -74,6 +77,7 @@ pub struct Config {
     stable: StableMode,
     metering: bool,
     barrier: bool,
+    nan: bool,
     stable_limit_pages: u64,
     /// Whether the canister rules (DESIGN.md §8) apply; off for [`Config::generic`].
     canister_rules: bool,
@@ -85,6 +89,7 @@ impl Default for Config {
             stable: StableMode::Native,
             metering: true,
             barrier: true,
+            nan: true,
             stable_limit_pages: 400 * 1024 * 1024 * 1024 / 65536,
             canister_rules: true,
         }
@@ -117,6 +122,11 @@ impl Config {
         self.barrier = on;
         self
     }
+    /// Whether float results that may be NaNs are canonicalized ([`nan`]; default: on).
+    pub fn nan_canonicalization(mut self, on: bool) -> Self {
+        self.nan = on;
+        self
+    }
     /// The largest stable memory, in 64 KiB pages (default: 400 GiB).
     pub fn stable_limit_pages(mut self, pages: u64) -> Self {
         self.stable_limit_pages = pages;
@@ -143,6 +153,10 @@ pub fn instrument(wasm: &[u8], config: &Config) -> Result<Instrumented, Instrume
     let wasm = exports::add_host_exports(wasm, &info, &mut summary)?;
     let wasm = match config.metering {
         true => metering::rewrite(&wasm, &mut summary)?,
+        false => wasm,
+    };
+    let wasm = match config.nan {
+        true => nan::rewrite(&wasm, &mut summary)?,
         false => wasm,
     };
     let wasm = stable::rewrite(

@@ -29,6 +29,8 @@ pub struct Summary {
     pub barrier_marks: u64,
     /// Stores whose mark the write barrier elided (covered by an earlier mark).
     pub barrier_elided: u64,
+    /// Float operations whose NaN results are canonicalized.
+    pub nan_points: u64,
     /// The stable mode used.
     pub stable_mode: String,
     /// The address type of memory 0 (wasm32 when the module has no memory).
@@ -91,6 +93,7 @@ impl fmt::Display for Summary {
             self.stable_fast_paths, self.stable_dynamic_fast_paths
         )?;
         writeln!(f, "metering points: {}", self.metering_points)?;
+        writeln!(f, "NaN canonicalization points: {}", self.nan_points)?;
         write!(
             f,
             "write barrier: {} marks, {} elided",
