@@ -18,6 +18,7 @@ pub mod cli;
 pub mod error;
 pub mod instrument;
 pub mod load;
+pub mod replay;
 pub mod runtime;
 pub mod state;
 

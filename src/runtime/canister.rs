@@ -170,6 +170,22 @@ impl CanisterConfig {
     }
 }
 
+/// The remaining settings, as the message log records them.
+impl CanisterConfig {
+    /// The configured instruction limits.
+    pub fn get_instruction_limits(&self) -> InstructionLimits {
+        self.limits
+    }
+    /// The configured stable memory limit in 64 KiB pages.
+    pub fn get_stable_limit_pages(&self) -> u64 {
+        self.stable_limit_pages
+    }
+    /// Whether instruction counting is instrumented.
+    pub fn get_metering(&self) -> bool {
+        self.metering
+    }
+}
+
 /// What a module exports, as far as the lifecycle cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Methods {
@@ -638,6 +654,12 @@ impl Canister {
     /// The configuration the canister runs with.
     pub fn config(&self) -> &CanisterConfig {
         &self.config
+    }
+
+    /// Changes the instruction limits of the following messages (replay runs each message with
+    /// the limit it was recorded with).
+    pub fn set_instruction_limits(&mut self, limits: InstructionLimits) {
+        self.config.limits = limits;
     }
 
     /// The installed (uninstrumented) module.

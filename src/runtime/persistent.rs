@@ -50,6 +50,8 @@ impl PersistentCanister {
             return Ok((None, outcome));
         }
         dir.save(&canister.to_state())?;
+        let logged = crate::replay::Message::install(canister.wasm(), arg, input);
+        crate::replay::log_message(dir.path(), &logged, &canister, &outcome)?;
         Ok((Some(PersistentCanister { dir, canister }), outcome))
     }
 
@@ -80,17 +82,22 @@ impl PersistentCanister {
     ) -> Result<Outcome, Error> {
         let outcome = self.canister.update(method, arg, input)?;
         self.dir.save(&self.canister.to_state())?;
+        let logged = crate::replay::Message::update(method, arg, input);
+        crate::replay::log_message(self.dir.path(), &logged, &self.canister, &outcome)?;
         Ok(outcome)
     }
 
-    /// Calls a query method; nothing is written.
+    /// Calls a query method; the state is not written, only the message log gets its record.
     pub fn query(
         &mut self,
         method: &str,
         arg: &[u8],
         input: &MessageInput,
     ) -> Result<Outcome, Error> {
-        self.canister.query(method, arg, input)
+        let outcome = self.canister.query(method, arg, input)?;
+        let logged = crate::replay::Message::query(method, arg, input);
+        crate::replay::log_message(self.dir.path(), &logged, &self.canister, &outcome)?;
+        Ok(outcome)
     }
 
     /// Upgrades to `wasm` and commits the result (a failed upgrade commits only the clock).
@@ -100,8 +107,11 @@ impl PersistentCanister {
         arg: &[u8],
         input: &MessageInput,
     ) -> Result<Outcome, Error> {
+        let module = wasm.clone();
         let outcome = self.canister.upgrade(wasm, arg, input)?;
         self.dir.save(&self.canister.to_state())?;
+        let logged = crate::replay::Message::upgrade(&module, arg, input);
+        crate::replay::log_message(self.dir.path(), &logged, &self.canister, &outcome)?;
         Ok(outcome)
     }
 }

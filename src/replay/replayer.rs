@@ -1,0 +1,643 @@
+//! The replay engine: re-executes a log in a fresh in-memory canister and compares outcomes.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::log::{Entry, FILE_NAME, Log, MODULES_DIR};
+use super::modules::Modules;
+use super::record::{Caller, Kind, Record, RecordedOutcome};
+use super::{Engine, ReplayError};
+use crate::runtime::persistent::PersistentCanister;
+use crate::runtime::{Canister, CanisterConfig, MessageInput, Outcome};
+use crate::state::{ANONYMOUS, Clock};
+
+/// How to replay.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The engine to run on.
+    pub engine: Engine,
+    /// Fill in missing outcomes (and effective caller and time, `arg` from `candid`, `module`
+    /// from `module_file`) instead of failing on them; records that have an outcome are still
+    /// compared. The completed log is [`Summary::log`].
+    pub record: bool,
+    /// The directory `module_file` paths are relative to (normally the log's directory).
+    pub base_dir: Option<PathBuf>,
+}
+
+/// What a replay did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Records executed.
+    pub messages: u64,
+    /// Records skipped because the checkpoint already reflects them.
+    pub skipped: u64,
+    /// Executed records by kind: install, update, query, upgrade.
+    pub installs: u64,
+    /// Update records executed.
+    pub updates: u64,
+    /// Query records executed.
+    pub queries: u64,
+    /// Upgrade records executed.
+    pub upgrades: u64,
+    /// Executed records whose outcome is a reject.
+    pub rejects: u64,
+    /// Instructions executed, all records together.
+    pub instructions: u64,
+    /// Dirty 4 KiB heap pages, all records together.
+    pub dirty_heap_pages: u64,
+    /// Dirty 4 KiB stable pages, all records together.
+    pub dirty_stable_pages: u64,
+    /// Outcomes filled in ([`Options::record`]).
+    pub filled: u64,
+    /// The state hash at the end (hex), if a canister exists.
+    pub state_hash: Option<String>,
+    /// Wall-clock time of the replay.
+    pub wall: Duration,
+    /// The completed log ([`Options::record`] only).
+    pub log: Option<Log>,
+}
+
+/// One outcome field that differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDiff {
+    /// The field's name in the log (`reply`, `reject`, `instructions`, `state_hash`, ...).
+    pub field: &'static str,
+    /// The recorded value.
+    pub expected: String,
+    /// The replayed value.
+    pub got: String,
+}
+
+/// The first record whose re-execution did not give the recorded outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The 1-based record number.
+    pub record: usize,
+    /// The line in the log file.
+    pub line: usize,
+    /// The record, described (kind and method or module).
+    pub message: String,
+    /// Every field that differs, the most telling first (result, instructions, dirty pages,
+    /// debug output, message counter, state hash).
+    pub diffs: Vec<FieldDiff>,
+}
+
+impl Divergence {
+    /// The first differing field.
+    pub fn field(&self) -> &'static str {
+        self.diffs.first().map_or("outcome", |d| d.field)
+    }
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "record {} (line {}, {}) diverged in `{}`",
+            self.record,
+            self.line,
+            self.message,
+            self.field()
+        )?;
+        if let Some(d) = self.diffs.first() {
+            write!(f, "\n  expected: {}\n  got:      {}", d.expected, d.got)?;
+        }
+        for d in self.diffs.iter().skip(1) {
+            write!(
+                f,
+                "\n  also `{}`: expected {}, got {}",
+                d.field, d.expected, d.got
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Hex of `bytes`, at most 48 bytes of it around `at`.
+fn hex_around(bytes: &[u8], at: usize) -> String {
+    const SHOW: usize = 48;
+    if bytes.len() <= SHOW {
+        return hex::encode(bytes);
+    }
+    let start = at.saturating_sub(8).min(bytes.len() - SHOW);
+    let end = start + SHOW;
+    format!(
+        "{}{}{} ({} bytes)",
+        if start > 0 { "…" } else { "" },
+        hex::encode(&bytes[start..end]),
+        if end < bytes.len() { "…" } else { "" },
+        bytes.len()
+    )
+}
+
+fn describe_reject(r: &super::record::RecordedReject) -> String {
+    format!("reject {}: {}", r.code, r.message)
+}
+
+fn describe_ranges(r: &[[u64; 2]]) -> String {
+    let pages: u64 = r.iter().map(|[a, b]| b - a + 1).sum();
+    let list: Vec<String> = r
+        .iter()
+        .take(8)
+        .map(|[a, b]| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    let more = if r.len() > 8 { ", …" } else { "" };
+    format!("{pages} pages [{}{more}]", list.join(", "))
+}
+
+/// The fields of `got` that differ from `expected`, in report order.
+fn compare(expected: &RecordedOutcome, got: &RecordedOutcome) -> Vec<FieldDiff> {
+    let mut diffs = Vec::new();
+    let mut push = |field, expected: String, got: String| {
+        diffs.push(FieldDiff {
+            field,
+            expected,
+            got,
+        })
+    };
+    match (&expected.reply, &got.reply, &expected.reject, &got.reject) {
+        (Some(e), Some(g), _, _) if e != g => {
+            let at = e.iter().zip(g).position(|(a, b)| a != b);
+            let at = at.unwrap_or(e.len().min(g.len()));
+            push(
+                "reply",
+                format!("{} (first difference at byte {at})", hex_around(e, at)),
+                hex_around(g, at),
+            );
+        }
+        (_, _, Some(e), Some(g)) if e != g => {
+            push("reject", describe_reject(e), describe_reject(g))
+        }
+        (Some(e), None, _, Some(g)) => push(
+            "reply",
+            format!("reply {}", hex_around(e, 0)),
+            describe_reject(g),
+        ),
+        (None, Some(g), Some(e), _) => push(
+            "reject",
+            describe_reject(e),
+            format!("reply {}", hex_around(g, 0)),
+        ),
+        _ => {}
+    }
+    if expected.instructions != got.instructions {
+        push(
+            "instructions",
+            expected.instructions.to_string(),
+            got.instructions.to_string(),
+        );
+    }
+    if expected.dirty_heap != got.dirty_heap {
+        push(
+            "dirty_heap",
+            describe_ranges(&expected.dirty_heap),
+            describe_ranges(&got.dirty_heap),
+        );
+    }
+    if expected.dirty_stable != got.dirty_stable {
+        push(
+            "dirty_stable",
+            describe_ranges(&expected.dirty_stable),
+            describe_ranges(&got.dirty_stable),
+        );
+    }
+    if expected.debug != got.debug {
+        push(
+            "debug",
+            format!("{:?}", expected.debug),
+            format!("{:?}", got.debug),
+        );
+    }
+    if expected.messages != got.messages {
+        push(
+            "messages",
+            expected.messages.to_string(),
+            got.messages.to_string(),
+        );
+    }
+    if expected.state_hash != got.state_hash {
+        push(
+            "state_hash",
+            expected.state_hash.clone(),
+            got.state_hash.clone(),
+        );
+    }
+    diffs
+}
+
+/// Re-executes a log record by record (see the module docs of [`replay`](super)).
+///
+/// Drive it with [`Replayer::step`] (e.g. to show progress) or let [`replay`] run it.
+#[derive(Debug)]
+pub struct Replayer {
+    entries: Vec<Entry>,
+    modules: Modules,
+    options: Options,
+    canister: Option<Canister>,
+    next: usize,
+    summary: Summary,
+    completed: Vec<Record>,
+    started: Instant,
+}
+
+impl Replayer {
+    /// A replay of `log` from its install record; modules come from `modules`.
+    pub fn new(log: Log, modules: Modules, options: Options) -> Self {
+        Replayer {
+            entries: log.entries,
+            modules,
+            options,
+            canister: None,
+            next: 0,
+            summary: Summary::default(),
+            completed: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// A replay of `log` that starts from `checkpoint`, a canister that already reflects a
+    /// prefix of the log: the records up to the checkpoint's message counter
+    /// ([`Clock::messages`]: install, updates and upgrades count, queries do not) are skipped,
+    /// and the checkpoint must have the state hash recorded after the last of them.
+    pub fn from_checkpoint(
+        log: Log,
+        modules: Modules,
+        checkpoint: Canister,
+        options: Options,
+    ) -> Result<Self, ReplayError> {
+        let wanted = checkpoint.clock().messages;
+        let mut replayer = Replayer::new(log, modules, options);
+        let mut seen = 0;
+        while seen < wanted {
+            let Some(entry) = replayer.entries.get(replayer.next) else {
+                return Err(ReplayError::Checkpoint(format!(
+                    "the checkpoint reflects {wanted} messages, the log only {seen}"
+                )));
+            };
+            if entry.record.kind.ticks() {
+                seen += 1;
+            }
+            replayer.completed.push(entry.record.clone());
+            replayer.next += 1;
+        }
+        if let Some(entry) = replayer.next.checked_sub(1).map(|i| &replayer.entries[i])
+            && let Some(outcome) = &entry.record.outcome
+        {
+            let got = hex::encode(checkpoint.state_hash());
+            if outcome.state_hash != got {
+                return Err(ReplayError::Checkpoint(format!(
+                    "the checkpoint's state hash {got} differs from the one recorded after \
+                     record {} (line {}, its message {wanted}): {}",
+                    replayer.next, entry.line, outcome.state_hash
+                )));
+            }
+        }
+        replayer.summary.skipped = replayer.next as u64;
+        replayer.canister = Some(checkpoint);
+        Ok(replayer)
+    }
+
+    /// The number of records in the log.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the log has no records.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// How many records are done (executed or skipped).
+    pub fn position(&self) -> usize {
+        self.next
+    }
+
+    /// The canister as replayed so far.
+    pub fn canister(&self) -> Option<&Canister> {
+        self.canister.as_ref()
+    }
+
+    /// Executes the next record and compares (or, recording, fills in) its outcome. Returns
+    /// `Ok(false)` when the log is done.
+    pub fn step(&mut self) -> Result<bool, ReplayError> {
+        let Some(entry) = self.entries.get(self.next).cloned() else {
+            return Ok(false);
+        };
+        self.next += 1;
+        let number = self.next;
+        let fail = |why: String| ReplayError::Record {
+            record: number,
+            line: entry.line,
+            why,
+        };
+        let mut record = entry.record;
+        if record.outcome.is_none() && !self.options.record {
+            return Err(fail(
+                "no recorded outcome to compare with (a hand-written log? `replay --record` \
+                 fills outcomes in)"
+                    .into(),
+            ));
+        }
+        let arg = match &record.candid {
+            Some(text) => crate::candid_text::encode_args(text).map_err(|e| fail(e.to_string()))?,
+            None => record.arg.clone(),
+        };
+        let wasm = match record.kind {
+            Kind::Install | Kind::Upgrade => Some(self.module(&mut record).map_err(&fail)?),
+            Kind::Update | Kind::Query => None,
+        };
+        let caller = record.caller.clone().unwrap_or_else(Caller::anonymous);
+        let input = MessageInput {
+            caller: Some(caller.0.clone()),
+            time: record.time,
+        };
+        let executed = self.execute(&record, &arg, wasm, &input);
+        let (outcome, time) = match executed {
+            Ok(done) => done,
+            Err(Exec::Input(why)) => return Err(fail(why)),
+            Err(Exec::Runtime(e)) => match &record.outcome {
+                Some(expected) => {
+                    return Err(ReplayError::Diverged(Box::new(Divergence {
+                        record: number,
+                        line: entry.line,
+                        message: record.describe(),
+                        diffs: vec![FieldDiff {
+                            field: "outcome",
+                            expected: match (&expected.reply, &expected.reject) {
+                                (_, Some(r)) => describe_reject(r),
+                                (Some(b), None) => format!("reply {}", hex_around(b, 0)),
+                                (None, None) => "an outcome".into(),
+                            },
+                            got: format!("error: {e}"),
+                        }],
+                    })));
+                }
+                None => return Err(fail(e.to_string())),
+            },
+        };
+        let (messages, state_hash) = match &self.canister {
+            Some(c) => (c.clock().messages, hex::encode(c.state_hash())),
+            None => (0, String::new()),
+        };
+        let got = RecordedOutcome::new(&outcome, messages, state_hash);
+        match &record.outcome {
+            Some(expected) => {
+                let diffs = compare(expected, &got);
+                if !diffs.is_empty() {
+                    return Err(ReplayError::Diverged(Box::new(Divergence {
+                        record: number,
+                        line: entry.line,
+                        message: record.describe(),
+                        diffs,
+                    })));
+                }
+            }
+            None => self.summary.filled += 1,
+        }
+        self.count(record.kind, &got);
+        if self.options.record {
+            record.caller = Some(caller);
+            record.time = Some(time);
+            if record.kind == Kind::Install {
+                record.stable_mode = Some(record.stable_mode.unwrap_or_default());
+            }
+            record.arg = arg;
+            record.candid = None;
+            record.outcome = Some(got);
+            self.completed.push(record);
+        }
+        Ok(true)
+    }
+
+    fn count(&mut self, kind: Kind, got: &RecordedOutcome) {
+        let s = &mut self.summary;
+        s.messages += 1;
+        match kind {
+            Kind::Install => s.installs += 1,
+            Kind::Update => s.updates += 1,
+            Kind::Query => s.queries += 1,
+            Kind::Upgrade => s.upgrades += 1,
+        }
+        s.rejects += u64::from(got.reject.is_some());
+        s.instructions += got.instructions;
+        let pages = |r: &[[u64; 2]]| r.iter().map(|[a, b]| b - a + 1).sum::<u64>();
+        s.dirty_heap_pages += pages(&got.dirty_heap);
+        s.dirty_stable_pages += pages(&got.dirty_stable);
+    }
+
+    /// The module of an install or upgrade record; a `module_file` is read (relative to
+    /// [`Options::base_dir`]) and, when recording, replaced by its hash.
+    fn module(&mut self, record: &mut Record) -> Result<Vec<u8>, String> {
+        if let Some(sha) = &record.module {
+            return self.modules.get(sha);
+        }
+        let file = record
+            .module_file
+            .clone()
+            .ok_or("the record names no module")?;
+        let path = match &self.options.base_dir {
+            Some(base) => base.join(&file),
+            None => file,
+        };
+        let wasm = crate::load::read_module(&path).map_err(|e| e.to_string())?;
+        let sha = self.modules.insert(wasm.clone());
+        if self.options.record {
+            record.module = Some(sha);
+            record.module_file = None;
+        }
+        Ok(wasm)
+    }
+
+    /// The configuration a record runs with (the engine is the replay's).
+    fn config(record: &Record, base: CanisterConfig) -> CanisterConfig {
+        let defaults = CanisterConfig::default();
+        base.stable_limit_pages(
+            record
+                .stable_limit_pages
+                .unwrap_or(defaults.get_stable_limit_pages()),
+        )
+        .metering(record.metering.unwrap_or(true))
+        .instruction_limits(record.limits())
+    }
+
+    fn execute(
+        &mut self,
+        record: &Record,
+        arg: &[u8],
+        wasm: Option<Vec<u8>>,
+        input: &MessageInput,
+    ) -> Result<(Outcome, u64), Exec> {
+        let method = record.method.as_deref().unwrap_or_default();
+        if record.kind == Kind::Install {
+            if self.canister.is_some() {
+                return Err(Exec::Input(
+                    "a second install record: the canister is already installed".into(),
+                ));
+            }
+            let base =
+                CanisterConfig::default().stable_mode(record.stable_mode.unwrap_or_default());
+            let config = Self::config(record, base);
+            let controller = input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec());
+            let wasm = wasm.unwrap_or_default();
+            let time = Clock::default().next_time(input.time);
+            return match Canister::create(wasm, config, controller).map_err(Exec::Runtime)? {
+                Err(reject) => Ok((
+                    Outcome {
+                        result: Err(reject),
+                        instructions: 0,
+                        debug_log: Vec::new(),
+                        dirty: Default::default(),
+                    },
+                    time,
+                )),
+                Ok(mut canister) => {
+                    let outcome = canister.init(arg, input).map_err(Exec::Runtime)?;
+                    let time = canister.clock().last_time;
+                    if outcome.result.is_ok() {
+                        self.canister = Some(canister);
+                    }
+                    Ok((outcome, time))
+                }
+            };
+        }
+        let Some(canister) = self.canister.as_mut() else {
+            return Err(Exec::Input(
+                "no canister: the log must start with a successful install".into(),
+            ));
+        };
+        // Settings that change the instrumented module need a new instance.
+        let config = Self::config(record, canister.config().clone());
+        if config.get_stable_limit_pages() != canister.config().get_stable_limit_pages()
+            || config.get_metering() != canister.config().get_metering()
+        {
+            let state = canister.to_state();
+            *canister = Canister::from_state(state, config).map_err(Exec::Runtime)?;
+        }
+        canister.set_instruction_limits(record.limits());
+        let outcome = match record.kind {
+            Kind::Update => canister.update(method, arg, input),
+            Kind::Query => {
+                let time = input.time.unwrap_or(canister.clock().last_time);
+                let outcome = canister.query(method, arg, input).map_err(Exec::Runtime)?;
+                return Ok((outcome, time));
+            }
+            Kind::Upgrade => canister.upgrade(wasm.unwrap_or_default(), arg, input),
+            Kind::Install => unreachable!("handled above"),
+        }
+        .map_err(Exec::Runtime)?;
+        Ok((outcome, canister.clock().last_time))
+    }
+
+    /// The summary, once [`Replayer::step`] returned `Ok(false)`.
+    pub fn finish(mut self) -> Summary {
+        self.summary.wall = self.started.elapsed();
+        self.summary.state_hash = self.canister.as_ref().map(|c| hex::encode(c.state_hash()));
+        if self.options.record {
+            self.summary.log = Some(Log::from_records(self.completed));
+        }
+        self.summary
+    }
+
+    /// The modules used (including those read from `module_file`s).
+    pub fn modules(&self) -> &Modules {
+        &self.modules
+    }
+}
+
+/// Why a record could not be executed.
+enum Exec {
+    /// The record is unusable as written.
+    Input(String),
+    /// The runtime returned an error (unknown method, invalid module, ...).
+    Runtime(crate::Error),
+}
+
+/// Replays `log` from its install record (see [`Replayer`]).
+pub fn replay(log: Log, modules: Modules, options: Options) -> Result<Summary, ReplayError> {
+    let mut replayer = Replayer::new(log, modules, options);
+    while replayer.step()? {}
+    Ok(replayer.finish())
+}
+
+/// What a state directory holds, for checking a replay of its log against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirState {
+    dir: PathBuf,
+    /// The messages the state reflects ([`Clock::messages`]).
+    pub messages: u64,
+    /// The state hash (hex).
+    pub state_hash: String,
+}
+
+impl DirState {
+    /// Reads the canister in `dir`.
+    pub fn read(dir: &Path) -> Result<DirState, ReplayError> {
+        let stored = PersistentCanister::open(dir, CanisterConfig::default())?;
+        Ok(DirState {
+            dir: dir.to_path_buf(),
+            messages: stored.canister().clock().messages,
+            state_hash: hex::encode(stored.canister().state_hash()),
+        })
+    }
+
+    /// Checks that `log` records as many messages as the state reflects (a crash between a
+    /// commit and its log append loses the last record).
+    pub fn check_log(&self, log: &Log) -> Result<(), ReplayError> {
+        let logged = log.records().filter(|r| r.kind.ticks()).count() as u64;
+        if logged == self.messages {
+            return Ok(());
+        }
+        Err(ReplayError::Directory(format!(
+            "{}: the state reflects {} messages but the log records {logged}{}",
+            self.dir.display(),
+            self.messages,
+            if logged < self.messages {
+                " (the last record was lost: a crash between the commit and the log append)"
+            } else {
+                ""
+            }
+        )))
+    }
+
+    /// Checks that the replay ended in this state.
+    pub fn check_summary(&self, summary: &Summary) -> Result<(), ReplayError> {
+        if summary.state_hash.as_deref() == Some(self.state_hash.as_str()) {
+            return Ok(());
+        }
+        Err(ReplayError::Directory(format!(
+            "{}: the replayed state hash {} differs from the directory's {}",
+            self.dir.display(),
+            summary.state_hash.as_deref().unwrap_or("(none)"),
+            self.state_hash
+        )))
+    }
+}
+
+/// Replays the log of state directory `dir` with its own modules, then checks that the replayed
+/// state is the directory's: the same message count and state hash ([`DirState`]).
+/// `on_step(done, total)` is called after every record (for a progress bar).
+pub fn replay_dir(
+    dir: &Path,
+    mut options: Options,
+    mut on_step: impl FnMut(usize, usize),
+) -> Result<Summary, ReplayError> {
+    let log = Log::read(&dir.join(FILE_NAME))?;
+    let state = DirState::read(dir)?;
+    state.check_log(&log)?;
+    options.base_dir.get_or_insert_with(|| dir.to_path_buf());
+    let mut replayer = Replayer::new(log, Modules::dir(dir.join(MODULES_DIR)), options);
+    let total = replayer.len();
+    while replayer.step()? {
+        on_step(replayer.position(), total);
+    }
+    let summary = replayer.finish();
+    state.check_summary(&summary)?;
+    Ok(summary)
+}
