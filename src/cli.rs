@@ -16,6 +16,8 @@ use crate::runtime::persistent::PersistentCanister;
 use crate::runtime::{CanisterConfig, InstructionLimits, MessageInput, Outcome};
 use crate::state::StableMode;
 
+mod replay;
+
 /// canister-vm: run Internet Computer canisters locally, deterministically, on wasmi.
 #[derive(Debug, Parser)]
 #[command(name = "canister-vm", version, about)]
@@ -147,6 +149,9 @@ enum Command {
         #[arg(long)]
         no_metering: bool,
     },
+    /// Replay a message log: rebuild the canister from its install record in memory, re-execute
+    /// every record and compare every outcome (exit 1 at the first divergence).
+    Replay(replay::ReplayArgs),
 }
 
 /// What the CLI exits with after printing.
@@ -323,6 +328,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             println!("wrote {} ({} bytes)", output.display(), out.wasm.len());
             Ok(Exit::Reply)
         }
+        Command::Replay(args) => match replay::run(args)? {
+            true => Ok(Exit::Reply),
+            false => Ok(Exit::Reject),
+        },
     }
 }
 

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli_example;
 mod lifecycle;
 mod metering;
+mod replay;
 mod stable_modes;
 mod support;
 mod test_canisters;
