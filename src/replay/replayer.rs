@@ -641,3 +641,90 @@ pub fn replay_dir(
     state.check_summary(&summary)?;
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::InstructionLimits;
+
+    const NO_ARG: &[u8] = b"DIDL\0\0";
+
+    fn counter() -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/counter.wat");
+        crate::load::read_module(&path).unwrap()
+    }
+
+    #[test]
+    fn records_run_with_the_settings_they_were_recorded_with() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("c");
+        let none = MessageInput::default();
+        let (c, _) =
+            PersistentCanister::install(&dir, counter(), NO_ARG, CanisterConfig::default(), &none)
+                .unwrap();
+        drop(c);
+        // Unmetered, a small stable limit, a tight instruction limit, the defaults again.
+        let tight = InstructionLimits {
+            update: 5,
+            ..InstructionLimits::default()
+        };
+        for config in [
+            CanisterConfig::default().metering(false),
+            CanisterConfig::default().stable_limit_pages(10),
+            CanisterConfig::default().instruction_limits(tight),
+            CanisterConfig::default(),
+        ] {
+            let mut c = PersistentCanister::open(&dir, config).unwrap();
+            c.update("inc", NO_ARG, &none).unwrap();
+        }
+        let log = Log::read(&dir.join(FILE_NAME)).unwrap();
+        let r: Vec<&Record> = log.records().collect();
+        assert_eq!(r[1].metering, Some(false));
+        assert_eq!(r[1].outcome.as_ref().unwrap().instructions, 0);
+        assert_eq!(r[2].stable_limit_pages, Some(10));
+        assert!(r[2].outcome.as_ref().unwrap().instructions > 0);
+        assert_eq!(r[3].instruction_limit, Some(5));
+        assert!(r[3].outcome.as_ref().unwrap().reject.is_some());
+        assert_eq!(r[4].instruction_limit, None);
+
+        let summary = replay_dir(&dir, Options::default(), |_, _| {}).unwrap();
+        assert_eq!((summary.messages, summary.rejects), (5, 1));
+
+        // Without its setting, the unmetered record diverges (it counts instructions now).
+        let mut records: Vec<Record> = log.records().cloned().collect();
+        records[1].metering = None;
+        let modules = Modules::dir(dir.join(MODULES_DIR));
+        match replay(Log::from_records(records), modules, Options::default()) {
+            Err(ReplayError::Diverged(d)) => {
+                assert_eq!((d.record, d.field()), (2, "instructions"));
+                assert!(d.to_string().contains("expected: 0"), "{d}");
+            }
+            other => panic!("expected a divergence, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_skips_what_it_reflects() {
+        let none = MessageInput::default();
+        let mut recorder = crate::replay::Recorder::new();
+        recorder
+            .install(counter(), NO_ARG, CanisterConfig::default(), &none)
+            .unwrap();
+        recorder.update("inc", NO_ARG, &none).unwrap();
+        recorder.query("read", NO_ARG, &none).unwrap();
+        let checkpoint = recorder.canister().unwrap().to_state();
+        recorder.update("inc", NO_ARG, &none).unwrap();
+        let (log, modules) = recorder.into_log();
+        let full = replay(log.clone(), modules.clone(), Options::default()).unwrap();
+
+        let canister = Canister::from_state(checkpoint, CanisterConfig::default()).unwrap();
+        let mut from =
+            Replayer::from_checkpoint(log, modules, canister, Options::default()).unwrap();
+        // Install and the first update are skipped; the query after them is re-executed.
+        assert_eq!(from.position(), 2);
+        while from.step().unwrap() {}
+        let from = from.finish();
+        assert_eq!((from.skipped, from.messages), (2, 2));
+        assert_eq!(from.state_hash, full.state_hash);
+    }
+}
