@@ -13,7 +13,7 @@ use crate::candid_text::{decode_reply, encode_args};
 use crate::error::Error;
 use crate::runtime::ic0::api::WASM_PAGE_SIZE;
 use crate::runtime::persistent::PersistentCanister;
-use crate::runtime::{CanisterConfig, InstructionLimits, MessageInput, Outcome};
+use crate::runtime::{CanisterConfig, Engine, InstructionLimits, MessageInput, Outcome};
 use crate::state::StableMode;
 
 mod replay;
@@ -44,6 +44,23 @@ impl From<StableArg> for StableMode {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum EngineArg {
+    /// The wasmi interpreter.
+    Wasmi,
+    /// The wasmtime JIT (builds with the `wasmtime` cargo feature only).
+    Wasmtime,
+}
+
+impl From<EngineArg> for Engine {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Wasmi => Engine::Wasmi,
+            EngineArg::Wasmtime => Engine::Wasmtime,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum OutputFormat {
     /// Candid text, like `dfx canister call`.
     Candid,
@@ -63,6 +80,9 @@ struct MessageArgs {
     /// queries, 300 B for install and upgrade).
     #[arg(long, value_name = "N")]
     instruction_limit: Option<u64>,
+    /// The engine that runs the message (wasmtime needs a build with `--features wasmtime`).
+    #[arg(long, value_enum, default_value = "wasmi")]
+    engine: EngineArg,
 }
 
 impl MessageArgs {
@@ -76,7 +96,9 @@ impl MessageArgs {
                 install: n,
             };
         }
-        CanisterConfig::default().instruction_limits(limits)
+        CanisterConfig::default()
+            .instruction_limits(limits)
+            .engine(self.engine.into())
     }
 }
 

@@ -28,7 +28,13 @@ pub enum Error {
     Instrument(#[from] crate::instrument::InstrumentError),
     /// The engine rejected the module or failed to instantiate it.
     #[error("instantiating the module failed: {0}")]
-    Instantiate(Box<wasmi::Error>),
+    Instantiate(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The configuration asks for an engine this build does not have.
+    #[error("this build has no {engine} engine: rebuild with --features {engine}")]
+    EngineUnavailable {
+        /// The engine asked for.
+        engine: crate::runtime::engine::Engine,
+    },
     /// The canister does not export the requested method.
     #[error("the canister has no {kind} method `{method}`{hint}")]
     MethodNotFound {

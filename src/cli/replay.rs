@@ -16,12 +16,15 @@ use crate::runtime::{Canister, CanisterConfig};
 pub enum ReplayEngine {
     /// The wasmi interpreter.
     Wasmi,
+    /// The wasmtime JIT (builds with the `wasmtime` cargo feature only).
+    Wasmtime,
 }
 
 impl From<ReplayEngine> for Engine {
     fn from(e: ReplayEngine) -> Self {
         match e {
             ReplayEngine::Wasmi => Engine::Wasmi,
+            ReplayEngine::Wasmtime => Engine::Wasmtime,
         }
     }
 }
@@ -105,8 +108,8 @@ fn replay(args: &ReplayArgs) -> Result<(), ReplayError> {
     let mut replayer = match &args.from {
         Some(dir) => {
             let checkpoint = PersistentCanister::open(dir, CanisterConfig::default())?;
-            let canister =
-                Canister::from_state(checkpoint.canister().to_state(), CanisterConfig::default())?;
+            let config = CanisterConfig::default().engine(args.engine.into());
+            let canister = Canister::from_state(checkpoint.canister().to_state(), config)?;
             Replayer::from_checkpoint(log, modules, canister, options)?
         }
         None => Replayer::new(log, modules, options),

@@ -40,23 +40,9 @@ pub use replayer::{
     DirState, Divergence, FieldDiff, Options, Replayer, Summary, replay, replay_dir,
 };
 
-/// The engine a replay runs on. Only wasmi exists today; a wasmtime backend will add a variant
-/// (replaying a log on both must give the same outcomes, DESIGN.md §7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Engine {
-    /// The wasmi interpreter.
-    #[default]
-    Wasmi,
-}
-
-impl Engine {
-    /// The engine's name, as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Wasmi => "wasmi",
-        }
-    }
-}
+/// The engine a replay runs on: the runtime's engine choice (wasmi; wasmtime in builds with the
+/// `wasmtime` feature). Replaying a log on either must give the same outcomes (DESIGN.md §7).
+pub use crate::runtime::Engine;
 
 /// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]

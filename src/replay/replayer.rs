@@ -481,8 +481,9 @@ impl Replayer {
                     "a second install record: the canister is already installed".into(),
                 ));
             }
-            let base =
-                CanisterConfig::default().stable_mode(record.stable_mode.unwrap_or_default());
+            let base = CanisterConfig::default()
+                .engine(self.options.engine)
+                .stable_mode(record.stable_mode.unwrap_or_default());
             let config = Self::config(record, base);
             let controller = input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec());
             let wasm = wasm.unwrap_or_default();

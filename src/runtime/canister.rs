@@ -1,29 +1,20 @@
 //! The canister lifecycle: install, update, query, upgrade, with transactional messages.
 //!
-//! A [`Canister`] owns a wasmi store and instance of its instrumented module. Every message runs
-//! against a snapshot: success commits, a trap (or a reject, or an update without reply) restores
-//! heap, stable memory, globals and system state exactly. Queries always roll back.
+//! A [`Canister`] owns an instance of its instrumented module on the configured [`Engine`]
+//! (wasmi, or wasmtime with the `wasmtime` feature). Every message runs against a snapshot:
+//! success commits, a trap (or a reject, or an update without reply) restores heap, stable
+//! memory, globals and system state exactly. Queries always roll back.
+//!
+//! This file is written once for every engine: it sees the instance only through
+//! [`Instance`](super::engine::Instance) (memories, globals, calls), so transactions, rollback and
+//! the state hash cannot differ between engines.
 
-use wasmi::{Global, Instance, Memory, Module, Store, Val};
-
-use super::engine::new_engine;
+use super::engine::{self, Engine, Instance, Mem, Trap};
 use super::ic0::HeapType;
 use super::ic0::api::{EntryPoint, HostTrap, Ic0, MessageContext, Response, WASM_PAGE_SIZE};
-use super::wasmi_backend::{HostData, linker};
 use crate::error::{Error, StateError};
-use crate::instrument::{self, InjectedTrap, names};
+use crate::instrument::{self, InjectedTrap};
 use crate::state::{ANONYMOUS, CanisterState, Clock, GlobalValue, StableMode, SystemState};
-
-/// Export name prefix under which instrumentation exports mutable global `i`.
-const GLOBAL_EXPORT_PREFIX: &str = "canister_vm:global:";
-/// Export name under which instrumentation exports memory 0 (the heap).
-const HEAP_EXPORT: &str = "canister_vm:heap";
-/// Export name of the injected stable memory (native mode).
-const STABLE_MEMORY_EXPORT: &str = "stable_memory";
-/// Export name of the injected global holding the stable size in bytes (native mode).
-const STABLE_BYTES_EXPORT: &str = "canister_vm:stable_bytes";
-/// Export name of the instruction counter.
-const COUNTER_EXPORT: &str = "canister counter_instructions";
 
 /// IC reject codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -123,6 +114,7 @@ pub struct CanisterConfig {
     stable_limit_pages: u64,
     limits: InstructionLimits,
     metering: bool,
+    engine: Engine,
 }
 
 impl Default for CanisterConfig {
@@ -132,6 +124,7 @@ impl Default for CanisterConfig {
             stable_limit_pages: 400 * 1024 * 1024 * 1024 / WASM_PAGE_SIZE,
             limits: InstructionLimits::default(),
             metering: true,
+            engine: Engine::default(),
         }
     }
 }
@@ -157,9 +150,20 @@ impl CanisterConfig {
         self.metering = on;
         self
     }
+    /// The engine that runs the canister (default: wasmi). Choosing one this build does not
+    /// have ([`Engine::is_available`]) makes creating the canister fail with
+    /// [`Error::EngineUnavailable`].
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
     /// The configured stable mode.
     pub fn get_stable_mode(&self) -> StableMode {
         self.stable_mode
+    }
+    /// The configured engine.
+    pub fn get_engine(&self) -> Engine {
+        self.engine
     }
 
     fn instrument_config(&self) -> instrument::Config {
@@ -198,10 +202,10 @@ pub struct Methods {
 }
 
 impl Methods {
-    fn of(module: &Module) -> Self {
+    fn of(exports: &[String]) -> Self {
         let mut m = Methods::default();
-        for export in module.exports() {
-            let name = export.name();
+        for name in exports {
+            let name = name.as_str();
             if let Some(u) = name.strip_prefix("canister_update ") {
                 m.updates.push(u.to_string());
             } else if let Some(q) = name
@@ -226,27 +230,14 @@ impl Methods {
         m
     }
 
-    fn export_of_query(&self, module: &Module, method: &str) -> String {
+    fn export_of_query(exports: &[String], method: &str) -> String {
         let composite = format!("canister_composite_query {method}");
-        if module.exports().any(|e| e.name() == composite) {
+        if exports.contains(&composite) {
             composite
         } else {
             format!("canister_query {method}")
         }
     }
-}
-
-/// Handles into a live instance.
-#[derive(Debug, Clone)]
-struct Handles {
-    heap: Option<Memory>,
-    stable: Option<Memory>,
-    stable_bytes: Option<Global>,
-    counter: Option<Global>,
-    globals: Vec<(u32, Global)>,
-    /// The write barrier's byte maps of the heap and of (native) stable memory.
-    heap_map: Option<Memory>,
-    stable_map: Option<Memory>,
 }
 
 /// What a message rollback needs besides the committed memory copies.
@@ -309,16 +300,14 @@ struct Snapshot {
     system: SystemState,
 }
 
-/// A canister running on wasmi.
+/// A canister running on an [`Engine`].
 pub struct Canister {
     config: CanisterConfig,
     wasm: Vec<u8>,
     heap_type: HeapType,
-    module: Module,
+    exports: Vec<String>,
     methods: Methods,
-    store: Store<HostData>,
-    instance: Instance,
-    handles: Handles,
+    instance: Box<dyn Instance>,
     clock: Clock,
     committed: Committed,
 }
@@ -334,56 +323,38 @@ impl std::fmt::Debug for Canister {
     }
 }
 
-fn val_to_global(v: &Val) -> Option<GlobalValue> {
-    Some(match v {
-        Val::I32(x) => GlobalValue::I32(*x),
-        Val::I64(x) => GlobalValue::I64(*x),
-        Val::F32(x) => GlobalValue::F32(x.to_bits()),
-        Val::F64(x) => GlobalValue::F64(x.to_bits()),
-        Val::V128(x) => GlobalValue::V128(x.as_u128()),
-        Val::FuncRef(r) if r.is_null() => GlobalValue::NullFuncRef,
-        Val::ExternRef(r) if r.is_null() => GlobalValue::NullExternRef,
-        _ => return None,
-    })
+/// The heap bytes of an instance (empty without a heap).
+fn heap_of(instance: &dyn Instance) -> &[u8] {
+    instance.memory(Mem::Heap).unwrap_or(&[])
 }
 
-fn global_to_val(g: GlobalValue) -> Val {
-    match g {
-        GlobalValue::I32(x) => Val::I32(x),
-        GlobalValue::I64(x) => Val::I64(x),
-        GlobalValue::F32(x) => Val::F32(wasmi::F32::from_bits(x)),
-        GlobalValue::F64(x) => Val::F64(wasmi::F64::from_bits(x)),
-        GlobalValue::V128(x) => Val::V128(wasmi::V128::from(x)),
-        GlobalValue::NullFuncRef => Val::FuncRef(wasmi::Nullable::Null),
-        GlobalValue::NullExternRef => Val::ExternRef(wasmi::Nullable::Null),
+/// The stable memory bytes of an instance: the injected memory (native mode) or the host
+/// buffer (system-API mode).
+fn stable_of(instance: &dyn Instance) -> &[u8] {
+    match instance.memory(Mem::Stable) {
+        Some(m) => m,
+        None => &instance.ic0().stable,
     }
 }
 
-/// The reject for a failed call, naming the trap reason as the IC does.
-fn trap_reject(canister_id: &[u8], error: &wasmi::Error) -> Reject {
+/// The reject for a trap, naming the trap reason as the IC does; the same text on every engine.
+fn trap_reject(canister_id: &[u8], trap: &Trap) -> Reject {
     let id = candid::Principal::from_slice(canister_id).to_text();
-    let message = match error.downcast_ref::<HostTrap>() {
-        Some(HostTrap::Explicit(msg)) => format!("Canister {id} trapped explicitly: {msg}"),
-        Some(trap) => format!("Canister {id} trapped: {trap}"),
-        None => match error.as_trap_code() {
-            // As on the IC, a Wasm memory access out of bounds is a heap out of bounds (accesses
-            // to stable memory are checked explicitly and trap with their own reason).
-            Some(wasmi::TrapCode::MemoryOutOfBounds) => {
-                format!("Canister {id} trapped: heap out of bounds")
-            }
-            Some(code) => format!("Canister {id} trapped: {code}"),
-            None => format!("Canister {id} trapped: {error}"),
-        },
+    let message = match trap {
+        Trap::Host(HostTrap::Explicit(msg)) => format!("Canister {id} trapped explicitly: {msg}"),
+        Trap::Host(trap) => format!("Canister {id} trapped: {trap}"),
+        // As on the IC, a Wasm memory access out of bounds is a heap out of bounds (accesses
+        // to stable memory are checked explicitly and trap with their own reason).
+        Trap::Wasm(wasmi::TrapCode::MemoryOutOfBounds) => {
+            format!("Canister {id} trapped: heap out of bounds")
+        }
+        Trap::Wasm(code) => format!("Canister {id} trapped: {code}"),
+        Trap::Other(text) => format!("Canister {id} trapped: {text}"),
     };
     Reject {
         code: RejectCode::CanisterError,
         message,
     }
-}
-
-/// Whether a wasmi error is a trap of the canister (as opposed to a host/linking failure).
-fn is_trap(error: &wasmi::Error) -> bool {
-    error.as_trap_code().is_some() || error.downcast_ref::<HostTrap>().is_some()
 }
 
 impl Canister {
@@ -409,67 +380,84 @@ impl Canister {
         stable: Vec<u8>,
         clock: Clock,
     ) -> Result<Result<Canister, Reject>, Error> {
-        let engine = new_engine();
+        if !config.engine.is_available() {
+            return Err(Error::EngineUnavailable {
+                engine: config.engine,
+            });
+        }
         let instrumented = instrument::instrument(&wasm, &config.instrument_config())?;
         let heap_type = instrumented.summary.heap_type;
-        let module = Module::new(&engine, &instrumented.wasm[..])
-            .map_err(|e| Error::Instantiate(Box::new(e)))?;
-        let methods = Methods::of(&module);
         let canister_id = system.canister_id.clone();
-        let ic0 = Ic0::new(system, Vec::new(), config.stable_limit_pages, heap_type);
-        let mut store = Store::new(&engine, HostData::new(ic0));
-        store
-            .data_mut()
-            .ic0
-            .begin(MessageContext::start(clock.next_time(None)));
-        let linker = linker(&engine, heap_type).map_err(|e| Error::Instantiate(Box::new(e)))?;
-        let instance = match linker.instantiate_and_start(&mut store, &module) {
+        let ic0 = Self::start_ic0(&config, system, heap_type, &clock);
+        let instance = match engine::instantiate(
+            config.engine,
+            &instrumented.wasm,
+            heap_type,
+            instrumented.summary.stable_memory_index,
+            ic0,
+        )? {
             Ok(instance) => instance,
-            Err(e) if is_trap(&e) => return Ok(Err(trap_reject(&canister_id, &e))),
-            Err(e) => return Err(Error::Instantiate(Box::new(e))),
+            Err(trap) => return Ok(Err(trap_reject(&canister_id, &trap))),
         };
-        let handles = Self::handles(&store, &instance, instrumented.summary.stable_memory_index);
-        store.data_mut().heap = handles.heap;
-        store.data_mut().counter = handles.counter;
+        Self::assemble(wasm, config, heap_type, instance, stable, clock).map(Ok)
+    }
+
+    /// The `ic0` host state for instantiating (running the start function).
+    fn start_ic0(
+        config: &CanisterConfig,
+        system: SystemState,
+        heap_type: HeapType,
+        clock: &Clock,
+    ) -> Ic0 {
+        let mut ic0 = Ic0::new(system, Vec::new(), config.stable_limit_pages, heap_type);
+        ic0.begin(MessageContext::start(clock.next_time(None)));
+        ic0
+    }
+
+    /// A canister around a new instance: stable memory put in, committed copies taken.
+    fn assemble(
+        wasm: Vec<u8>,
+        config: CanisterConfig,
+        heap_type: HeapType,
+        instance: Box<dyn Instance>,
+        stable: Vec<u8>,
+        clock: Clock,
+    ) -> Result<Canister, Error> {
+        let exports = instance.export_names();
+        let methods = Methods::of(&exports);
         let mut canister = Canister {
             config,
             wasm,
             heap_type,
-            module,
+            exports,
             methods,
-            store,
             instance,
-            handles,
             clock,
             committed: Committed::default(),
         };
         canister.set_stable(&stable)?;
         canister.reset_committed();
-        Ok(Ok(canister))
+        Ok(canister)
     }
 
-    fn handles(store: &Store<HostData>, instance: &Instance, stable_index: Option<u32>) -> Handles {
-        let mut globals = Vec::new();
-        for export in instance.exports(store) {
-            if let Some(i) = export.name().strip_prefix(GLOBAL_EXPORT_PREFIX)
-                && let (Ok(i), Some(g)) = (i.parse::<u32>(), export.clone().into_global())
-            {
-                globals.push((i, g));
-            }
-        }
-        // Instrumentation exports memory 0 (the heap) under a fixed name.
-        let heap = instance.get_memory(store, HEAP_EXPORT);
-        globals.sort_by_key(|(i, _)| *i);
-        Handles {
-            heap,
-            stable: instance.get_memory(store, STABLE_MEMORY_EXPORT),
-            stable_bytes: instance.get_global(store, STABLE_BYTES_EXPORT),
-            counter: instance.get_global(store, COUNTER_EXPORT),
-            globals,
-            heap_map: instance.get_memory(store, &format!("{}0", names::DIRTY_PREFIX)),
-            stable_map: stable_index
-                .and_then(|k| instance.get_memory(store, &format!("{}{k}", names::DIRTY_PREFIX))),
-        }
+    /// A fresh instance of this canister's module (compiled already) with system state `system`,
+    /// an empty stable memory and heap and globals as the module initialises them.
+    fn reinstantiate(&self, system: SystemState) -> Result<Canister, Error> {
+        let ic0 = Self::start_ic0(&self.config, system, self.heap_type, &self.clock);
+        let instance = self.instance.reinstantiate(ic0)?.map_err(|trap| {
+            let reject = trap_reject(&self.system().canister_id, &trap);
+            Error::State(StateError::Restore {
+                why: reject.message,
+            })
+        })?;
+        Self::assemble(
+            self.wasm.clone(),
+            self.config.clone(),
+            self.heap_type,
+            instance,
+            Vec::new(),
+            self.clock.clone(),
+        )
     }
 
     /// Takes the committed copies (and the state hash) from the live memories, and clears the
@@ -486,11 +474,16 @@ impl Canister {
     /// Reads and clears the dirty pages of heap and stable memory.
     fn take_dirty(&mut self) -> DirtyPages {
         let mut dirty = DirtyPages::default();
-        if let (Some(heap), Some(map)) = (self.handles.heap, self.handles.heap_map) {
-            let pages = heap.data_size(&self.store).div_ceil(PAGE);
-            dirty.heap = drain_map(map.data_mut(&mut self.store), pages);
+        let heap_pages = self
+            .instance
+            .memory(Mem::Heap)
+            .map(|h| h.len().div_ceil(PAGE));
+        if let Some(pages) = heap_pages
+            && let Some(map) = self.instance.memory_mut(Mem::HeapMap)
+        {
+            dirty.heap = drain_map(map, pages);
             // Pages written by host functions, which the barrier does not see.
-            let host = std::mem::take(&mut self.store.data_mut().ic0.heap_dirty);
+            let host = std::mem::take(&mut self.instance.ic0_mut().heap_dirty);
             if !host.is_empty() {
                 dirty
                     .heap
@@ -499,21 +492,29 @@ impl Canister {
                 dirty.heap.dedup();
             }
         }
-        match (self.handles.stable, self.handles.stable_map) {
-            (Some(stable), Some(map)) => {
-                let pages = stable.data_size(&self.store).div_ceil(PAGE);
-                dirty.stable = drain_map(map.data_mut(&mut self.store), pages);
-            }
-            _ => {
-                // System-API mode: the host functions record the pages they write.
-                let ic0 = &mut self.store.data_mut().ic0;
-                let mut pages = std::mem::take(&mut ic0.stable_dirty);
-                pages.sort_unstable();
-                pages.dedup();
-                let limit = ic0.stable.len().div_ceil(PAGE) as u64;
-                pages.retain(|&p| p < limit);
-                dirty.stable = pages;
-            }
+        let stable_pages = self
+            .instance
+            .memory(Mem::Stable)
+            .map(|s| s.len().div_ceil(PAGE));
+        let native = match stable_pages {
+            Some(pages) => match self.instance.memory_mut(Mem::StableMap) {
+                Some(map) => {
+                    dirty.stable = drain_map(map, pages);
+                    true
+                }
+                None => false,
+            },
+            None => false,
+        };
+        if !native {
+            // System-API mode: the host functions record the pages they write.
+            let ic0 = self.instance.ic0_mut();
+            let mut pages = std::mem::take(&mut ic0.stable_dirty);
+            pages.sort_unstable();
+            pages.dedup();
+            let limit = ic0.stable.len().div_ceil(PAGE) as u64;
+            pages.retain(|&p| p < limit);
+            dirty.stable = pages;
         }
         dirty
     }
@@ -529,14 +530,8 @@ impl Canister {
 
     /// Makes the live memories the committed ones: copies the dirty pages (O(dirty)).
     fn commit(&mut self, dirty: &DirtyPages) {
-        let heap: &[u8] = match self.handles.heap {
-            Some(m) => m.data(&self.store),
-            None => &[],
-        };
-        let stable: &[u8] = match self.handles.stable {
-            Some(m) => m.data(&self.store),
-            None => &self.store.data().ic0.stable,
-        };
+        let heap = heap_of(&*self.instance);
+        let stable = stable_of(&*self.instance);
         let c = &mut self.committed;
         // Memories only grow while a message commits; the new pages are zero unless dirty.
         let _ = crate::state::grow_zeroed(&mut c.heap, heap.len());
@@ -557,7 +552,7 @@ impl Canister {
     /// fresh instance.
     fn rollback(&mut self, mark: Mark, dirty: &DirtyPages) -> Result<(), Error> {
         let grew = self.heap().len() != mark.heap_len
-            || (self.handles.stable.is_some() && self.stable().len() != mark.stable_len);
+            || (self.native_stable() && self.stable().len() != mark.stable_len);
         if grew {
             let snap = Snapshot {
                 heap: self.committed.heap.clone(),
@@ -571,27 +566,20 @@ impl Canister {
             self.committed = committed;
             return Ok(());
         }
-        if let Some(m) = self.handles.heap {
-            copy_pages(
-                m.data_mut(&mut self.store),
-                &self.committed.heap,
-                &dirty.heap,
-            );
+        if let Some(heap) = self.instance.memory_mut(Mem::Heap) {
+            copy_pages(heap, &self.committed.heap, &dirty.heap);
         }
-        match self.handles.stable {
-            Some(m) => copy_pages(
-                m.data_mut(&mut self.store),
-                &self.committed.stable,
-                &dirty.stable,
-            ),
-            None => {
-                let stable = &mut self.store.data_mut().ic0.stable;
-                stable.truncate(mark.stable_len);
+        if self.native_stable() {
+            if let Some(stable) = self.instance.memory_mut(Mem::Stable) {
                 copy_pages(stable, &self.committed.stable, &dirty.stable);
             }
+        } else {
+            let stable = &mut self.instance.ic0_mut().stable;
+            stable.truncate(mark.stable_len);
+            copy_pages(stable, &self.committed.stable, &dirty.stable);
         }
         self.restore_globals(&mark.globals)?;
-        self.store.data_mut().ic0.system = mark.system;
+        self.instance.ic0_mut().system = mark.system;
         Ok(())
     }
 
@@ -625,7 +613,7 @@ impl Canister {
             heap: state.heap,
             stable: state.stable,
             globals: state.globals,
-            system: canister.store.data().ic0.system.clone(),
+            system: canister.system().clone(),
         })?;
         canister.reset_committed();
         Ok(canister)
@@ -674,7 +662,7 @@ impl Canister {
 
     /// System state (certified data, version, ...).
     pub fn system(&self) -> &SystemState {
-        &self.store.data().ic0.system
+        &self.instance.ic0().system
     }
 
     /// Message counter and time.
@@ -684,10 +672,7 @@ impl Canister {
 
     /// Heap bytes.
     pub fn heap(&self) -> &[u8] {
-        match self.handles.heap {
-            Some(m) => m.data(&self.store),
-            None => &[],
-        }
+        heap_of(&*self.instance)
     }
 
     /// The state hash (DESIGN.md §6) over heap and stable pages, memory sizes, mutable globals
@@ -714,27 +699,18 @@ impl Canister {
 
     /// Stable memory bytes.
     pub fn stable(&self) -> &[u8] {
-        match self.handles.stable {
-            Some(m) => m.data(&self.store),
-            None => &self.store.data().ic0.stable,
-        }
+        stable_of(&*self.instance)
     }
 
     /// Values of the module's mutable globals, by global index.
     pub fn globals(&self) -> Vec<(u32, GlobalValue)> {
-        self.handles
-            .globals
-            .iter()
-            .map(|(i, g)| {
-                let v = g.get(&self.store);
-                // Non-null references cannot be persisted; they are saved as null.
-                let gv = val_to_global(&v).unwrap_or(match v {
-                    Val::ExternRef(_) => GlobalValue::NullExternRef,
-                    _ => GlobalValue::NullFuncRef,
-                });
-                (*i, gv)
-            })
-            .collect()
+        self.instance.globals()
+    }
+
+    /// Whether stable memory is the injected Wasm memory (native mode) rather than the host
+    /// buffer of the system-API mode.
+    fn native_stable(&self) -> bool {
+        self.instance.memory(Mem::Stable).is_some()
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -746,15 +722,11 @@ impl Canister {
         }
     }
 
-    /// Grows `memory` to `len` bytes (never shrinks) and writes `bytes` at 0.
-    fn fill_memory(
-        &mut self,
-        memory: Memory,
-        map: Option<Memory>,
-        bytes: &[u8],
-    ) -> Result<(), Error> {
+    /// Grows `memory` to `bytes.len()` bytes (never shrinks) and writes `bytes` at 0; grows the
+    /// write barrier's byte map `map` with it.
+    fn fill_memory(&mut self, memory: Mem, map: Mem, bytes: &[u8]) -> Result<(), Error> {
         let restore_err = |why: String| Error::State(StateError::Restore { why });
-        let current = memory.data_size(&self.store) as u64;
+        let current = self.instance.memory(memory).map_or(0, |m| m.len()) as u64;
         let want = bytes.len() as u64;
         if want < current {
             return Err(restore_err(format!(
@@ -762,44 +734,43 @@ impl Canister {
             )));
         }
         if want > current {
-            memory
-                .grow(&mut self.store, (want - current) / WASM_PAGE_SIZE)
+            self.instance
+                .grow(memory, (want - current) / WASM_PAGE_SIZE)
                 .map_err(|e| restore_err(format!("growing memory to {want} bytes: {e}")))?;
             // The barrier's byte map must cover the grown memory: one 64 KiB map page per 4096
             // memory pages, plus one.
-            if let Some(map) = map {
+            if self.instance.memory(map).is_some() {
                 let need = want / WASM_PAGE_SIZE / 4096 + 1;
-                let have = map.size(&self.store);
+                let have = self.instance.pages(map);
                 if need > have {
-                    map.grow(&mut self.store, need - have)
+                    self.instance
+                        .grow(map, need - have)
                         .map_err(|e| restore_err(format!("growing the dirty-page map: {e}")))?;
                 }
             }
         }
-        memory.data_mut(&mut self.store)[..bytes.len()].copy_from_slice(bytes);
+        if let Some(data) = self.instance.memory_mut(memory) {
+            data[..bytes.len()].copy_from_slice(bytes);
+        }
         Ok(())
     }
 
     fn set_stable(&mut self, stable: &[u8]) -> Result<(), Error> {
-        match self.handles.stable {
-            Some(memory) => {
-                // Native mode: a Wasm memory cannot shrink; `restore` re-instantiates instead.
-                if stable.len() < memory.data_size(&self.store) {
-                    return Err(Error::State(StateError::Restore {
-                        why: "stable memory cannot shrink in place".into(),
-                    }));
-                }
-                self.fill_memory(memory, self.handles.stable_map, stable)?;
-                if let Some(g) = self.handles.stable_bytes {
-                    g.set(&mut self.store, Val::I64(stable.len() as i64))
-                        .map_err(|e| Error::State(StateError::Restore { why: e.to_string() }))?;
-                }
+        if self.native_stable() {
+            // Native mode: a Wasm memory cannot shrink; `restore` re-instantiates instead.
+            if stable.len() < self.stable().len() {
+                return Err(Error::State(StateError::Restore {
+                    why: "stable memory cannot shrink in place".into(),
+                }));
             }
-            None => {
-                let buf = &mut self.store.data_mut().ic0.stable;
-                buf.clear();
-                buf.extend_from_slice(stable);
-            }
+            self.fill_memory(Mem::Stable, Mem::StableMap, stable)?;
+            self.instance
+                .set_stable_bytes(stable.len() as i64)
+                .map_err(|why| Error::State(StateError::Restore { why }))?;
+        } else {
+            let buf = &mut self.instance.ic0_mut().stable;
+            buf.clear();
+            buf.extend_from_slice(stable);
         }
         Ok(())
     }
@@ -810,41 +781,24 @@ impl Canister {
         let heap_len = self.heap().len();
         let stable_len = self.stable().len();
         let in_place = heap_len <= snap.heap.len()
-            && (self.handles.stable.is_none() || stable_len <= snap.stable.len());
+            && (!self.native_stable() || stable_len <= snap.stable.len());
         if !in_place {
-            let fresh = Self::instantiate(
-                self.wasm.clone(),
-                self.config.clone(),
-                snap.system.clone(),
-                Vec::new(),
-                self.clock.clone(),
-            )?
-            .map_err(|r| Error::State(StateError::Restore { why: r.message }))?;
-            *self = fresh;
+            *self = self.reinstantiate(snap.system.clone())?;
         }
-        if let Some(heap) = self.handles.heap {
-            self.fill_memory(heap, self.handles.heap_map, &snap.heap)?;
+        if self.instance.memory(Mem::Heap).is_some() {
+            self.fill_memory(Mem::Heap, Mem::HeapMap, &snap.heap)?;
         }
         self.set_stable(&snap.stable)?;
         self.restore_globals(&snap.globals)?;
-        self.store.data_mut().ic0.system = snap.system.clone();
+        self.instance.ic0_mut().system = snap.system.clone();
         Ok(())
     }
 
     fn restore_globals(&mut self, globals: &[(u32, GlobalValue)]) -> Result<(), Error> {
         for (index, value) in globals {
-            let Some((_, global)) = self.handles.globals.iter().find(|(i, _)| i == index) else {
-                return Err(Error::State(StateError::Restore {
-                    why: format!("the module has no mutable global {index}"),
-                }));
-            };
-            global
-                .set(&mut self.store, global_to_val(*value))
-                .map_err(|e| {
-                    Error::State(StateError::Restore {
-                        why: format!("global {index}: {e}"),
-                    })
-                })?;
+            self.instance
+                .set_global(*index, *value)
+                .map_err(|why| Error::State(StateError::Restore { why }))?;
         }
         Ok(())
     }
@@ -879,34 +833,23 @@ impl Canister {
     fn run(&mut self, export: &str, ctx: MessageContext) -> Outcome {
         let limit = self.limit(ctx.entry).min(i64::MAX as u64) as i64;
         let entry = ctx.entry;
-        self.store.data_mut().ic0.begin(ctx);
-        self.store.data_mut().budget = limit;
-        if let Some(counter) = self.handles.counter {
-            // The counter is an i64 global created by instrumentation.
-            let _ = counter.set(&mut self.store, Val::I64(limit));
-        }
-        let func = self
-            .instance
-            .get_typed_func::<(), ()>(&self.store, export)
-            .expect("run is only called for exports that exist with type () -> ()");
-        let call = func.call(&mut self.store, ());
-        let left = match self.handles.counter.map(|c| c.get(&self.store)) {
-            Some(Val::I64(left)) => Some(left),
-            _ => None,
-        };
+        self.instance.ic0_mut().begin(ctx);
+        self.instance.set_budget(limit);
+        let call = self.instance.call(export);
+        let left = self.instance.counter();
         let instructions = left.map_or(0, |left| limit.saturating_sub(left).max(0) as u64);
         // Metering checks at function entries and loop headers only, so a message can end with
         // the counter just below zero: it exceeded its limit all the same.
         let call = match (call, left) {
-            (Ok(()), Some(left)) if left < 0 => Err(wasmi::Error::host(HostTrap::Injected(
+            (Ok(()), Some(left)) if left < 0 => Err(Trap::Host(HostTrap::Injected(
                 InjectedTrap::InstructionLimit,
             ))),
             (call, _) => call,
         };
         let canister_id = self.system().canister_id.clone();
-        let data = self.store.data_mut();
-        let response = data.ic0.take_response();
-        let debug_log = std::mem::take(&mut data.ic0.debug_log);
+        let ic0 = self.instance.ic0_mut();
+        let response = ic0.take_response();
+        let debug_log = std::mem::take(&mut ic0.debug_log);
         let result = match call {
             Err(e) => Err(trap_reject(&canister_id, &e)),
             Ok(()) => match response {
@@ -940,7 +883,7 @@ impl Canister {
     }
 
     fn has_export(&self, name: &str) -> bool {
-        self.module.exports().any(|e| e.name() == name)
+        self.exports.iter().any(|e| e == name)
     }
 
     /// Runs `canister_init` with `arg` (if exported). On a trap the canister is left as created.
@@ -994,7 +937,7 @@ impl Canister {
         } else if self.methods.queries.iter().any(|m| m == method) {
             (
                 EntryPoint::ReplicatedQuery,
-                self.methods.export_of_query(&self.module, method),
+                Methods::export_of_query(&self.exports, method),
             )
         } else {
             return Err(self.not_found(method, "update"));
@@ -1005,7 +948,7 @@ impl Canister {
         let mut outcome = self.run(&export, ctx);
         let commit = outcome.result.is_ok() && entry == EntryPoint::Update;
         if commit {
-            self.store.data_mut().ic0.system.canister_version += 1;
+            self.instance.ic0_mut().system.canister_version += 1;
         }
         self.finish(mark, commit, &mut outcome)?;
         self.tick(time);
@@ -1031,7 +974,7 @@ impl Canister {
                 hint,
             });
         }
-        let export = self.methods.export_of_query(&self.module, method);
+        let export = Methods::export_of_query(&self.exports, method);
         let mut input = input.clone();
         // Queries see the current time; they do not advance the clock.
         input.time = Some(input.time.unwrap_or(self.clock.last_time));

@@ -1,10 +1,83 @@
-//! Engine setup: the one wasmi configuration every part of canister-vm uses.
+//! Engine setup and the engine abstraction the lifecycle is written against.
 //!
-//! The runtime, the spec-test runner and the benchmarks all build their engine from
+//! The runtime, the spec-test runner and the benchmarks all build their wasmi engine from
 //! [`engine_config`], so a module that passes the spec suite here behaves the same inside a
-//! canister.
+//! canister. A canister runs on the [`Engine`] its configuration names: wasmi always, wasmtime
+//! in builds with the `wasmtime` cargo feature. The lifecycle (`canister.rs`) sees a running
+//! instance only through [`Instance`], which each backend implements, so transactions, rollback
+//! and the state hash are written once for every engine.
 
-use wasmi::{CompilationMode, Config, Engine};
+use wasmi::{CompilationMode, Config};
+
+use super::ic0::HeapType;
+use super::ic0::api::{HostTrap, Ic0};
+use crate::error::Error;
+use crate::state::GlobalValue;
+
+/// The engine a canister runs on.
+///
+/// Both engines run the same instrumented module with the same `ic0` implementation, so they
+/// give the same replies, instruction counts, dirty pages and state hashes. Only [`Engine::Wasmi`]
+/// is in every build; [`Engine::Wasmtime`] needs the `wasmtime` cargo feature
+/// ([`Engine::is_available`]), and asking a build without it for wasmtime is an
+/// [`Error::EngineUnavailable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Engine {
+    /// The wasmi interpreter (the default).
+    #[default]
+    Wasmi,
+    /// The wasmtime JIT (Cranelift); only in builds with the `wasmtime` feature.
+    Wasmtime,
+}
+
+impl Engine {
+    /// Every engine, available in this build or not.
+    pub const ALL: [Engine; 2] = [Engine::Wasmi, Engine::Wasmtime];
+
+    /// Whether this build can run canisters on this engine.
+    pub fn is_available(self) -> bool {
+        match self {
+            Engine::Wasmi => true,
+            Engine::Wasmtime => cfg!(feature = "wasmtime"),
+        }
+    }
+
+    /// The engines this build can run.
+    pub fn available() -> Vec<Engine> {
+        Engine::ALL
+            .into_iter()
+            .filter(|e| e.is_available())
+            .collect()
+    }
+
+    /// The engine's name as the CLI spells it: `wasmi` or `wasmtime`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Wasmi => "wasmi",
+            Engine::Wasmtime => "wasmtime",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "wasmi" => Ok(Engine::Wasmi),
+            "wasmtime" => Ok(Engine::Wasmtime),
+            other => Err(format!(
+                "unknown engine `{other}` (expected `wasmi` or `wasmtime`)"
+            )),
+        }
+    }
+}
 
 /// The wasmi configuration used for canisters and spec tests.
 ///
@@ -32,7 +105,98 @@ pub fn engine_config() -> Config {
     config
 }
 
-/// A new wasmi [`Engine`] with [`engine_config`].
-pub fn new_engine() -> Engine {
-    Engine::new(&engine_config())
+/// A new wasmi [`Engine`](wasmi::Engine) with [`engine_config`].
+pub fn new_engine() -> wasmi::Engine {
+    wasmi::Engine::new(&engine_config())
+}
+
+/// A memory of an instrumented instance that the lifecycle reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mem {
+    /// The heap (memory 0, exported as `canister_vm:heap`).
+    Heap,
+    /// The injected stable memory (native mode only).
+    Stable,
+    /// The write barrier's byte map of the heap.
+    HeapMap,
+    /// The write barrier's byte map of (native) stable memory.
+    StableMap,
+}
+
+/// Why a call into the canister (or its start function) did not return normally. Each backend
+/// maps its own error to this, so every engine gives the same reject message for the same trap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Trap {
+    /// A host function or injected code trapped (`ic0.trap`, a bounds check, `canister_vm.trap`).
+    Host(HostTrap),
+    /// The Wasm code trapped; named by wasmi's trap code (wasmtime's codes map onto it), whose
+    /// text the reject message uses.
+    Wasm(wasmi::TrapCode),
+    /// Any other failure of the call, as text (an engine-specific trap without a counterpart).
+    Other(String),
+}
+
+/// A running instance of an instrumented canister module on some engine, with the `ic0`
+/// functions linked to its [`Ic0`] host state.
+///
+/// The export names the lifecycle looks up (heap, stable memory, byte maps, globals, counter) are
+/// resolved once at instantiation; a memory or global the module does not have is `None`.
+pub(crate) trait Instance: Send {
+    /// The names of the module's exports.
+    fn export_names(&self) -> Vec<String>;
+    /// The `ic0` host state.
+    fn ic0(&self) -> &Ic0;
+    /// The `ic0` host state, mutably.
+    fn ic0_mut(&mut self) -> &mut Ic0;
+    /// The bytes of memory `m`, if the instance has it.
+    fn memory(&self, m: Mem) -> Option<&[u8]>;
+    /// The bytes of memory `m`, mutably, if the instance has it.
+    fn memory_mut(&mut self, m: Mem) -> Option<&mut [u8]>;
+    /// Grows memory `m` by `delta` 64 KiB pages.
+    fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String>;
+    /// The size of memory `m` in 64 KiB pages (0 if the instance has no such memory).
+    fn pages(&self, m: Mem) -> u64;
+    /// Values of the module's mutable globals (exported as `canister_vm:global:<index>`), sorted
+    /// by global index; non-null references read as null.
+    fn globals(&self) -> Vec<(u32, GlobalValue)>;
+    /// Sets mutable global `index`.
+    fn set_global(&mut self, index: u32, value: GlobalValue) -> Result<(), String>;
+    /// The instruction counter, if the module is metered.
+    fn counter(&mut self) -> Option<i64>;
+    /// Starts a message with `budget` instructions: sets the counter (if metered) and tells the
+    /// `performance_counter` glue where the message started.
+    fn set_budget(&mut self, budget: i64);
+    /// Sets the native-mode global that holds the stable memory size in bytes (if present).
+    fn set_stable_bytes(&mut self, bytes: i64) -> Result<(), String>;
+    /// Calls export `name`, which must be a `() -> ()` function.
+    fn call(&mut self, name: &str) -> Result<(), Trap>;
+    /// A fresh instance of the same compiled module with host state `ic0` (start function run),
+    /// without compiling again: how a rollback that cannot be done in place starts over.
+    fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error>;
+}
+
+/// Instantiates an instrumented module on `engine` (running its start function with `ic0`,
+/// whose message context the caller has set). A trap of the start function is `Ok(Err(trap))`.
+pub(crate) fn instantiate(
+    engine: Engine,
+    wasm: &[u8],
+    heap_type: HeapType,
+    stable_index: Option<u32>,
+    ic0: Ic0,
+) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
+    match engine {
+        Engine::Wasmi => Ok(
+            super::wasmi_backend::instantiate(wasm, heap_type, stable_index, ic0)?
+                .map(|i| Box::new(i) as Box<dyn Instance>),
+        ),
+        #[cfg(feature = "wasmtime")]
+        Engine::Wasmtime => {
+            Ok(
+                super::wasmtime_backend::instantiate(wasm, heap_type, stable_index, ic0)?
+                    .map(|i| Box::new(i) as Box<dyn Instance>),
+            )
+        }
+        #[cfg(not(feature = "wasmtime"))]
+        Engine::Wasmtime => Err(Error::EngineUnavailable { engine }),
+    }
 }

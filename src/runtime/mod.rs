@@ -5,6 +5,10 @@ pub mod engine;
 pub mod ic0;
 pub mod persistent;
 pub mod wasmi_backend;
+#[cfg(feature = "wasmtime")]
+pub mod wasmtime_backend;
+
+pub use engine::Engine;
 
 pub use canister::{
     Canister, CanisterConfig, InstructionLimits, MessageInput, Methods, Outcome, Reject, RejectCode,

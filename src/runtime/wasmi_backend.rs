@@ -1,16 +1,20 @@
-//! The wasmi backend: links the `ic0` functions of [`Ic0`] into a wasmi [`Linker`].
+//! The wasmi backend: links the `ic0` functions of [`Ic0`] into a wasmi [`Linker`] and runs an
+//! instrumented canister module as an [`Instance`].
 //!
 //! The glue is generated from the one table in [`for_each_ic0!`](crate::for_each_ic0): each host
 //! function widens its address arguments to `u64`, hands the heap to the [`Ic0`] method of the
 //! same name and narrows the result back. No `ic0` semantics live here.
 
-use wasmi::{Caller, Global, Linker, Memory, Val, WasmTy};
+use wasmi::{Caller, Global, Linker, Memory, Module, Store, Val, WasmTy};
 
-use super::ic0::HeapType;
+use super::engine::{Instance, Mem, Trap, new_engine};
 use super::ic0::api::{HostTrap, Ic0};
-use crate::instrument::InjectedTrap;
+use super::ic0::{Addr, HeapType};
+use crate::error::Error;
+use crate::instrument::{InjectedTrap, names};
+use crate::state::GlobalValue;
 
-/// What a wasmi [`Store`](wasmi::Store) holds for a canister.
+/// What a wasmi [`Store`] holds for a canister.
 #[derive(Debug)]
 pub struct HostData {
     /// The `ic0` host state.
@@ -35,34 +39,6 @@ impl HostData {
     }
 }
 
-/// A heap address type: `i32` or `i64`.
-trait Addr: WasmTy + Copy {
-    fn to_u64(self) -> u64;
-    fn from_u64(v: u64) -> Self;
-}
-
-impl Addr for i32 {
-    #[inline(always)]
-    fn to_u64(self) -> u64 {
-        self as u32 as u64
-    }
-    #[inline(always)]
-    fn from_u64(v: u64) -> Self {
-        v as u32 as i32
-    }
-}
-
-impl Addr for i64 {
-    #[inline(always)]
-    fn to_u64(self) -> u64 {
-        self as u64
-    }
-    #[inline(always)]
-    fn from_u64(v: u64) -> Self {
-        v as i64
-    }
-}
-
 /// The heap bytes and the host data, borrowed together.
 #[inline(always)]
 fn split<'a>(caller: &'a mut Caller<'_, HostData>) -> (&'a mut [u8], &'a mut HostData) {
@@ -84,56 +60,23 @@ fn refresh_instructions(caller: &mut Caller<'_, HostData>) {
     }
 }
 
-macro_rules! wasm_ty {
-    (I) => {
-        I
-    };
-    (i32) => {
-        i32
-    };
-    (i64) => {
-        i64
-    };
-    (()) => {
-        ()
-    };
-}
-
-macro_rules! to_api {
-    (I, $v:expr) => {
-        Addr::to_u64($v)
-    };
-    ($k:tt, $v:expr) => {
-        $v
-    };
-}
-
-macro_rules! from_api {
-    (I, $v:expr) => {
-        <I as Addr>::from_u64($v)
-    };
-    ($k:tt, $v:expr) => {
-        $v
-    };
-}
-
 macro_rules! link_ic0 {
     ($( $name:ident ( $($p:ident : $pk:tt),* ) -> $rk:tt ;)*) => {
-        fn link_ic0<I: Addr>(linker: &mut Linker<HostData>) -> Result<(), wasmi::Error> {
+        fn link_ic0<I: Addr + WasmTy>(linker: &mut Linker<HostData>) -> Result<(), wasmi::Error> {
             $(
                 linker.func_wrap(
                     "ic0",
                     stringify!($name),
-                    |mut caller: Caller<'_, HostData>, $($p: wasm_ty!($pk)),*|
-                        -> Result<wasm_ty!($rk), wasmi::Error>
+                    |mut caller: Caller<'_, HostData>, $($p: $crate::ic0_wasm_ty!($pk)),*|
+                        -> Result<$crate::ic0_wasm_ty!($rk), wasmi::Error>
                     {
                         if stringify!($name) == "performance_counter" {
                             refresh_instructions(&mut caller);
                         }
                         let (heap, data) = split(&mut caller);
                         #[allow(clippy::unit_arg)]
-                        match data.ic0.$name(heap, $(to_api!($pk, $p)),*) {
-                            Ok(r) => Ok(from_api!($rk, r)),
+                        match data.ic0.$name(heap, $($crate::ic0_to_api!($pk, $p)),*) {
+                            Ok(r) => Ok($crate::ic0_from_api!($rk, r)),
                             Err(trap) => Err(wasmi::Error::host(trap)),
                         }
                     },
@@ -165,4 +108,226 @@ pub fn linker(engine: &wasmi::Engine, heap: HeapType) -> Result<Linker<HostData>
         },
     )?;
     Ok(linker)
+}
+
+/// Maps a failed wasmi call to the engine-independent [`Trap`].
+fn to_trap(error: wasmi::Error) -> Trap {
+    if let Some(trap) = error.downcast_ref::<HostTrap>() {
+        return Trap::Host(trap.clone());
+    }
+    match error.as_trap_code() {
+        Some(code) => Trap::Wasm(code),
+        None => Trap::Other(error.to_string()),
+    }
+}
+
+/// Whether a wasmi error is a trap of the canister (as opposed to a host/linking failure).
+fn is_trap(error: &wasmi::Error) -> bool {
+    error.as_trap_code().is_some() || error.downcast_ref::<HostTrap>().is_some()
+}
+
+fn val_to_global(v: &Val) -> GlobalValue {
+    match v {
+        Val::I32(x) => GlobalValue::I32(*x),
+        Val::I64(x) => GlobalValue::I64(*x),
+        Val::F32(x) => GlobalValue::F32(x.to_bits()),
+        Val::F64(x) => GlobalValue::F64(x.to_bits()),
+        Val::V128(x) => GlobalValue::V128(x.as_u128()),
+        // Non-null references cannot be persisted; they are saved as null.
+        Val::ExternRef(_) => GlobalValue::NullExternRef,
+        Val::FuncRef(_) => GlobalValue::NullFuncRef,
+    }
+}
+
+fn global_to_val(g: GlobalValue) -> Val {
+    match g {
+        GlobalValue::I32(x) => Val::I32(x),
+        GlobalValue::I64(x) => Val::I64(x),
+        GlobalValue::F32(x) => Val::F32(wasmi::F32::from_bits(x)),
+        GlobalValue::F64(x) => Val::F64(wasmi::F64::from_bits(x)),
+        GlobalValue::V128(x) => Val::V128(wasmi::V128::from(x)),
+        GlobalValue::NullFuncRef => Val::FuncRef(wasmi::Nullable::Null),
+        GlobalValue::NullExternRef => Val::ExternRef(wasmi::Nullable::Null),
+    }
+}
+
+/// A canister module instantiated on wasmi.
+pub(crate) struct WasmiInstance {
+    module: Module,
+    heap_type: HeapType,
+    stable_index: Option<u32>,
+    store: Store<HostData>,
+    instance: wasmi::Instance,
+    exports: Vec<String>,
+    heap: Option<Memory>,
+    stable: Option<Memory>,
+    heap_map: Option<Memory>,
+    stable_map: Option<Memory>,
+    stable_bytes: Option<Global>,
+    counter: Option<Global>,
+    globals: Vec<(u32, Global)>,
+}
+
+/// Instantiates the instrumented module `wasm` on a new wasmi engine and store, running its start
+/// function. A trap of the start function is `Ok(Err(trap))`.
+pub(crate) fn instantiate(
+    wasm: &[u8],
+    heap_type: HeapType,
+    stable_index: Option<u32>,
+    ic0: Ic0,
+) -> Result<Result<WasmiInstance, Trap>, Error> {
+    let engine = new_engine();
+    let module = Module::new(&engine, wasm).map_err(|e| Error::Instantiate(Box::new(e)))?;
+    start(module, heap_type, stable_index, ic0)
+}
+
+/// Instantiates the compiled `module` in a new store, running its start function.
+fn start(
+    module: Module,
+    heap_type: HeapType,
+    stable_index: Option<u32>,
+    ic0: Ic0,
+) -> Result<Result<WasmiInstance, Trap>, Error> {
+    let engine = module.engine().clone();
+    let exports = module.exports().map(|e| e.name().to_string()).collect();
+    let mut store = Store::new(&engine, HostData::new(ic0));
+    let linker = linker(&engine, heap_type).map_err(|e| Error::Instantiate(Box::new(e)))?;
+    let instance = match linker.instantiate_and_start(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(e) if is_trap(&e) => return Ok(Err(to_trap(e))),
+        Err(e) => return Err(Error::Instantiate(Box::new(e))),
+    };
+    let memory = |name: &str| instance.get_memory(&store, name);
+    let mut globals = Vec::new();
+    for export in instance.exports(&store) {
+        if let Some(i) = export.name().strip_prefix(names::GLOBAL_PREFIX)
+            && let (Ok(i), Some(g)) = (i.parse::<u32>(), export.clone().into_global())
+        {
+            globals.push((i, g));
+        }
+    }
+    globals.sort_by_key(|(i, _)| *i);
+    let heap = memory(names::HEAP);
+    let counter = instance.get_global(&store, names::COUNTER);
+    let stable = memory(names::STABLE_MEMORY);
+    let heap_map = memory(&format!("{}0", names::DIRTY_PREFIX));
+    let stable_map = stable_index.and_then(|k| memory(&format!("{}{k}", names::DIRTY_PREFIX)));
+    let stable_bytes = instance.get_global(&store, names::STABLE_BYTES);
+    store.data_mut().heap = heap;
+    store.data_mut().counter = counter;
+    Ok(Ok(WasmiInstance {
+        module,
+        heap_type,
+        stable_index,
+        store,
+        instance,
+        exports,
+        heap,
+        stable,
+        heap_map,
+        stable_map,
+        stable_bytes,
+        counter,
+        globals,
+    }))
+}
+
+impl WasmiInstance {
+    fn mem(&self, m: Mem) -> Option<Memory> {
+        match m {
+            Mem::Heap => self.heap,
+            Mem::Stable => self.stable,
+            Mem::HeapMap => self.heap_map,
+            Mem::StableMap => self.stable_map,
+        }
+    }
+}
+
+impl Instance for WasmiInstance {
+    fn export_names(&self) -> Vec<String> {
+        self.exports.clone()
+    }
+
+    fn ic0(&self) -> &Ic0 {
+        &self.store.data().ic0
+    }
+
+    fn ic0_mut(&mut self) -> &mut Ic0 {
+        &mut self.store.data_mut().ic0
+    }
+
+    fn memory(&self, m: Mem) -> Option<&[u8]> {
+        self.mem(m).map(|m| m.data(&self.store))
+    }
+
+    fn memory_mut(&mut self, m: Mem) -> Option<&mut [u8]> {
+        self.mem(m).map(|m| m.data_mut(&mut self.store))
+    }
+
+    fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String> {
+        let memory = self.mem(m).ok_or("the module has no such memory")?;
+        memory
+            .grow(&mut self.store, delta)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn pages(&self, m: Mem) -> u64 {
+        self.mem(m).map_or(0, |m| m.size(&self.store))
+    }
+
+    fn globals(&self) -> Vec<(u32, GlobalValue)> {
+        self.globals
+            .iter()
+            .map(|(i, g)| (*i, val_to_global(&g.get(&self.store))))
+            .collect()
+    }
+
+    fn set_global(&mut self, index: u32, value: GlobalValue) -> Result<(), String> {
+        let Some((_, global)) = self.globals.iter().find(|(i, _)| *i == index) else {
+            return Err(format!("the module has no mutable global {index}"));
+        };
+        global
+            .set(&mut self.store, global_to_val(value))
+            .map_err(|e| format!("global {index}: {e}"))
+    }
+
+    fn counter(&mut self) -> Option<i64> {
+        match self.counter.map(|c| c.get(&self.store)) {
+            Some(Val::I64(left)) => Some(left),
+            _ => None,
+        }
+    }
+
+    fn set_budget(&mut self, budget: i64) {
+        self.store.data_mut().budget = budget;
+        if let Some(counter) = self.counter {
+            // The counter is an i64 global created by instrumentation.
+            let _ = counter.set(&mut self.store, Val::I64(budget));
+        }
+    }
+
+    fn set_stable_bytes(&mut self, bytes: i64) -> Result<(), String> {
+        match self.stable_bytes {
+            Some(g) => g
+                .set(&mut self.store, Val::I64(bytes))
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    fn call(&mut self, name: &str) -> Result<(), Trap> {
+        let func = self
+            .instance
+            .get_typed_func::<(), ()>(&self.store, name)
+            .map_err(|e| Trap::Other(format!("export `{name}`: {e}")))?;
+        func.call(&mut self.store, ()).map_err(to_trap)
+    }
+
+    fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
+        Ok(
+            start(self.module.clone(), self.heap_type, self.stable_index, ic0)?
+                .map(|i| Box::new(i) as Box<dyn Instance>),
+        )
+    }
 }

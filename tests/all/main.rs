@@ -5,6 +5,7 @@ mod canisters;
 
 mod bad_input;
 mod cli_example;
+mod engine_choice;
 mod lifecycle;
 mod metering;
 mod replay;
