@@ -599,6 +599,8 @@ fn map_arg(map: u32) -> MemArg {
 /// The rewriter.
 struct Barrier<'f> {
     facts: &'f Facts,
+    /// Whether marks are elided (off: every store gets its own mark, for measuring elision).
+    elision: bool,
     body: usize,
     marks: u64,
     elided: u64,
@@ -808,7 +810,10 @@ impl Barrier<'_> {
         while !reader.eof() {
             planner.step(&reader.read()?);
         }
-        let marks = planner.marks;
+        let marks = match self.elision {
+            true => planner.marks,
+            false => vec![Mark::Own; planner.marks.len()],
+        };
 
         // Pass 2: emit.
         let mut scratch = Scratch {
@@ -948,6 +953,16 @@ impl Reencode for Barrier<'_> {
 
 /// Runs the barrier pass over `wasm` (the output of the other passes).
 pub fn rewrite(wasm: &[u8], summary: &mut Summary) -> Result<Vec<u8>, InstrumentError> {
+    rewrite_with(wasm, summary, true)
+}
+
+/// [`rewrite`], with elision on or off. Off, every store gets its own mark through scratch
+/// locals (no groups, no local-plus-constant marks): only for measuring what elision saves.
+pub fn rewrite_with(
+    wasm: &[u8],
+    summary: &mut Summary,
+    elision: bool,
+) -> Result<Vec<u8>, InstrumentError> {
     let facts = scan(wasm)?;
     let n = facts.memories.len() as u32;
     if n == 0 {
@@ -964,6 +979,7 @@ pub fn rewrite(wasm: &[u8], summary: &mut Summary) -> Result<Vec<u8>, Instrument
     }
     let mut pass = Barrier {
         facts: &facts,
+        elision,
         body: 0,
         marks: 0,
         elided: 0,
