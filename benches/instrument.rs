@@ -8,10 +8,11 @@ use canister_vm::instrument::{Config, instrument};
 
 #[path = "../tests/support/canisters.rs"]
 mod canisters;
+mod common;
 
 fn instrumentation(c: &mut Criterion) {
     let mut group = c.benchmark_group("instrument");
-    group.sample_size(10);
+    common::configure(&mut group, common::Length::Short);
     let wasm = std::fs::read(canisters::test_canister("kv")).unwrap();
     group.bench_function("kv/validate", |b| {
         b.iter(|| canister_vm::instrument::validate(&wasm).unwrap())
