@@ -98,8 +98,11 @@ mod linux {
                 // SAFETY: installing an SA_SIGINFO handler with a zeroed, then filled, sigaction.
                 unsafe {
                     let mut action: libc::sigaction = std::mem::zeroed();
-                    let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                        on_fault;
+                    let handler: extern "C" fn(
+                        libc::c_int,
+                        *mut libc::siginfo_t,
+                        *mut libc::c_void,
+                    ) = on_fault;
                     action.sa_sigaction = handler as usize;
                     action.sa_flags = libc::SA_SIGINFO;
                     libc::sigemptyset(&mut action.sa_mask);

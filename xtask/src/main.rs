@@ -3,6 +3,7 @@
 
 use anyhow::{Result, bail};
 
+mod bench;
 mod canisters;
 mod demo;
 mod spec;
@@ -15,6 +16,7 @@ fn main() -> Result<()> {
     };
     let rest = &args[1..];
     match cmd.as_str() {
+        "bench" => bench::run(rest),
         "build-canisters" => canisters::build_canisters(rest),
         "spec" => spec::run(rest),
         "demo" => demo::run(rest),
@@ -30,6 +32,7 @@ fn print_help() {
     println!(
         "cargo xtask <command>\n\n\
          commands:\n  \
+         bench             run the criterion suites and rewrite BENCHMARKS.md (--quick: short run)\n  \
          build-canisters   build the Rust test canisters for wasm32-unknown-unknown\n  \
          demo              install and drive the example canister end to end\n  \
          spec              run the WebAssembly spec suite and print a table per file and mode"
