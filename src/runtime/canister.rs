@@ -6,7 +6,7 @@
 //! memory, globals and system state exactly. Queries always roll back.
 //!
 //! This file is written once for every engine: it sees the instance only through
-//! [`Instance`](super::engine::Instance) (memories, globals, calls), so transactions, rollback and
+//! `engine::Instance` (memories, globals, calls), so transactions, rollback and
 //! the state hash cannot differ between engines.
 
 use super::engine::{self, Engine, Instance, Mem, Trap};

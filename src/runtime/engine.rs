@@ -4,7 +4,7 @@
 //! [`engine_config`], so a module that passes the spec suite here behaves the same inside a
 //! canister. A canister runs on the [`Engine`] its configuration names: wasmi always, wasmtime
 //! in builds with the `wasmtime` cargo feature. The lifecycle (`canister.rs`) sees a running
-//! instance only through [`Instance`], which each backend implements, so transactions, rollback
+//! instance only through `Instance` (crate-internal), which each backend implements, so transactions, rollback
 //! and the state hash are written once for every engine.
 
 use wasmi::{CompilationMode, Config};

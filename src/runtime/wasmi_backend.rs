@@ -1,5 +1,5 @@
 //! The wasmi backend: links the `ic0` functions of [`Ic0`] into a wasmi [`Linker`] and runs an
-//! instrumented canister module as an [`Instance`].
+//! instrumented canister module as an `engine::Instance`.
 //!
 //! The glue is generated from the one table in [`for_each_ic0!`](crate::for_each_ic0): each host
 //! function widens its address arguments to `u64`, hands the heap to the [`Ic0`] method of the

@@ -4,7 +4,7 @@
 //! The glue is generated from the one table in [`for_each_ic0!`](crate::for_each_ic0), exactly as
 //! in [`wasmi_backend`](super::wasmi_backend): each host function widens its address arguments to
 //! `u64`, hands the heap to the [`Ic0`] method of the same name and narrows the result back. No
-//! `ic0` semantics live here. Traps map to the engine-independent [`Trap`] (wasmtime's trap codes
+//! `ic0` semantics live here. Traps map to the engine-independent `engine::Trap` (wasmtime's trap codes
 //! onto wasmi's), so both engines give the same reject messages.
 //!
 //! Engine settings: the proposals of [`engine_config`](super::engine::engine_config) (multi-memory,
