@@ -1096,6 +1096,14 @@ and the values' variable lengths — call the injected general function, which o
 than a host call (DESIGN.md §3). On wasmtime the general function is a few machine instructions,
 so native mode gains there.
 
+Two things to keep in mind when reading the kv rows. In system-API mode stable memory's dirty
+pages are recorded by the host functions whatever the barrier setting, so there the barrier only
+tracks the heap; in native mode "barrier off" tracks nothing at all, and the barrier also marks
+every stable write (through the injected functions' `memory.fill` of the stable map), so native
+mode's overhead includes the stable-memory tracking that system-API mode pays in the host in every
+column. And the map keeps growing over a benchmark (each variant starts from an empty canister and
+runs a few hundred messages), so insert costs drift slightly with the iteration count.
+
 Why the barrier costs what it costs: a mark is ~6 Wasm instructions (address, shift, byte store
 into the map) per unelided store, ~1–2 ns each on wasmi. Elision removes the marks of stores that
 share a base local within a basic block; the StableBTreeMap workload's stores are mostly spread
