@@ -660,3 +660,29 @@ fn transparent_results() {
         assert_eq!(results[0], results[1], "{name}");
     }
 }
+
+#[test]
+fn elision_off_marks_every_store() {
+    let wat = r#"(module (memory 2)
+      (func (export "f") (param $x i32)
+        (i64.store offset=0 (local.get $x) (i64.const -1))
+        (i64.store offset=8 (local.get $x) (i64.const -1))
+        (i64.store offset=4088 (local.get $x) (i64.const -1))))"#;
+    let out = instrument(
+        &wat::parse_str(wat).unwrap(),
+        &Config::generic().metering(false).barrier(false),
+    )
+    .unwrap();
+    let mut summary = out.summary;
+    let wasm = super::rewrite_with(&out.wasm, &mut summary, false).unwrap();
+    validate(&wasm).expect("instrumented output validates");
+    assert_eq!((summary.barrier_marks, summary.barrier_elided), (3, 0));
+    let engine = engine();
+    for (x, pages) in [(0, vec![0]), (8, vec![0, 1]), (4100, vec![1, 2])] {
+        let mut store = Store::new(&engine, ());
+        let instance = instantiate(&engine, &mut store, &wasm);
+        let f = instance.get_func(&store, "f").unwrap();
+        f.call(&mut store, &[Val::I32(x)], &mut []).unwrap();
+        assert_eq!(marked(&store, &instance, 0), pages, "x = {x}");
+    }
+}
