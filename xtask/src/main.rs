@@ -7,6 +7,7 @@ mod bench;
 mod canisters;
 mod demo;
 mod spec;
+mod wasi;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +21,7 @@ fn main() -> Result<()> {
         "build-canisters" => canisters::build_canisters(rest),
         "spec" => spec::run(rest),
         "demo" => demo::run(rest),
+        "wasi-check" => wasi::run(rest),
         "help" | "--help" | "-h" => {
             print_help();
             Ok(())
@@ -35,6 +37,7 @@ fn print_help() {
          bench             run the criterion suites and rewrite BENCHMARKS.md (--quick: short run)\n  \
          build-canisters   build the Rust test canisters for wasm32-unknown-unknown\n  \
          demo              install and drive the example canister end to end\n  \
-         spec              run the WebAssembly spec suite and print a table per file and mode"
+         spec              run the WebAssembly spec suite and print a table per file and mode\n  \
+         wasi-check        run canister-vm built for wasm32-wasip1 and natively; fail on any difference"
     );
 }
