@@ -5,13 +5,37 @@ use std::path::Path;
 
 use super::canister::{Canister, CanisterConfig, MessageInput, Outcome};
 use crate::error::{Error, StateError};
-use crate::state::{ANONYMOUS, StateDir};
+use crate::state::{ANONYMOUS, Changed, Checkpoint, CheckpointStats, StateDir};
 
 /// A [`Canister`] backed by a [`StateDir`].
+///
+/// Every committed message is followed by a delta checkpoint of the pages it dirtied (the write
+/// barrier's dirty set), so persisting costs O(dirty pages), not O(memory size).
 #[derive(Debug)]
 pub struct PersistentCanister {
     dir: StateDir,
     canister: Canister,
+    last_checkpoint: CheckpointStats,
+}
+
+/// Commits `canister`'s current state to `dir`, writing the pages `changed` names.
+fn checkpoint(
+    dir: &StateDir,
+    canister: &Canister,
+    changed: Changed<'_>,
+) -> Result<CheckpointStats, Error> {
+    dir.checkpoint(&Checkpoint {
+        wasm: canister.wasm(),
+        stable_mode: canister.config().get_stable_mode(),
+        heap_type: canister.heap_type(),
+        heap: canister.heap(),
+        stable: canister.stable(),
+        globals: canister.globals(),
+        system: canister.system(),
+        clock: canister.clock(),
+        state_hash: Some(canister.state_hash()),
+        changed,
+    })
 }
 
 impl PersistentCanister {
@@ -49,18 +73,53 @@ impl PersistentCanister {
         if outcome.result.is_err() {
             return Ok((None, outcome));
         }
-        dir.save(&canister.to_state())?;
+        let last_checkpoint = checkpoint(&dir, &canister, Changed::All)?;
         let logged = crate::replay::Message::install(canister.wasm(), arg, input);
         crate::replay::log_message(dir.path(), &logged, &canister, &outcome)?;
-        Ok((Some(PersistentCanister { dir, canister }), outcome))
+        Ok((
+            Some(PersistentCanister {
+                dir,
+                canister,
+                last_checkpoint,
+            }),
+            outcome,
+        ))
     }
 
-    /// Opens the canister stored in `dir`.
+    /// Opens the canister stored in `dir` (repairing an interrupted checkpoint first), and
+    /// checks that the state it rebuilt has the state hash the checkpoint recorded.
     pub fn open(dir: &Path, config: CanisterConfig) -> Result<PersistentCanister, Error> {
         let dir = StateDir::new(dir);
-        let state = dir.load()?;
-        let canister = Canister::from_state(state, config)?;
-        Ok(PersistentCanister { dir, canister })
+        let loaded = dir.load_checked()?;
+        let canister = Canister::from_state(loaded.state, config)?;
+        if let Some(expected) = loaded.state_hash {
+            let got = canister.state_hash();
+            if got != expected {
+                return Err(Error::State(StateError::Corrupt {
+                    path: dir
+                        .path()
+                        .join(format!("checkpoint-{}.json", loaded.number)),
+                    why: format!(
+                        "the state rebuilt from the page files hashes to {}, the checkpoint recorded {}",
+                        hex::encode(got),
+                        hex::encode(expected)
+                    ),
+                }));
+            }
+        }
+        Ok(PersistentCanister {
+            dir,
+            canister,
+            last_checkpoint: CheckpointStats {
+                number: loaded.number,
+                ..CheckpointStats::default()
+            },
+        })
+    }
+
+    /// What the last checkpoint wrote (all zero right after opening).
+    pub fn last_checkpoint(&self) -> CheckpointStats {
+        self.last_checkpoint
     }
 
     /// The running canister.
@@ -81,7 +140,15 @@ impl PersistentCanister {
         input: &MessageInput,
     ) -> Result<Outcome, Error> {
         let outcome = self.canister.update(method, arg, input)?;
-        self.dir.save(&self.canister.to_state())?;
+        // A message that did not commit reports no dirty pages: only the clock changes.
+        self.last_checkpoint = checkpoint(
+            &self.dir,
+            &self.canister,
+            Changed::Pages {
+                heap: &outcome.dirty.heap,
+                stable: &outcome.dirty.stable,
+            },
+        )?;
         let logged = crate::replay::Message::update(method, arg, input);
         crate::replay::log_message(self.dir.path(), &logged, &self.canister, &outcome)?;
         Ok(outcome)
@@ -109,7 +176,8 @@ impl PersistentCanister {
     ) -> Result<Outcome, Error> {
         let module = wasm.clone();
         let outcome = self.canister.upgrade(wasm, arg, input)?;
-        self.dir.save(&self.canister.to_state())?;
+        // An upgrade replaces the heap wholesale: compare with the page files.
+        self.last_checkpoint = checkpoint(&self.dir, &self.canister, Changed::Compare)?;
         let logged = crate::replay::Message::upgrade(&module, arg, input);
         crate::replay::log_message(self.dir.path(), &logged, &self.canister, &outcome)?;
         Ok(outcome)

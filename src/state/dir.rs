@@ -1,46 +1,141 @@
-//! A canister's state directory.
+//! A canister's state directory, with delta checkpoints.
 //!
 //! Layout:
 //!
 //! ```text
-//! <dir>/CURRENT                  name of the live snapshot, replaced atomically (write + rename)
-//! <dir>/modules/<sha256>.wasm    every module ever installed, content-addressed
-//! <dir>/snapshot-<n>/state.json  globals, system state, sizes, module hash, stable mode, clock
-//! <dir>/snapshot-<n>/heap.bin    heap bytes
-//! <dir>/snapshot-<n>/stable.bin  stable memory bytes
+//! <dir>/CURRENT                   name of the live checkpoint manifest, replaced atomically
+//! <dir>/checkpoint-<n>.json       globals, system state, sizes, module hash, stable mode, clock,
+//!                                 state hash, and the write-ahead log of checkpoint n
+//! <dir>/wal-<n>.bin               the 4 KiB pages checkpoint n changed (index + bytes, SHA-256)
+//! <dir>/heap.pages                heap bytes as of the last applied checkpoint (sparse file)
+//! <dir>/stable.pages              stable memory bytes, likewise
+//! <dir>/APPLIED                   number of the last checkpoint whose log is in the page files
+//! <dir>/modules/<sha256>.wasm     every module ever installed, content-addressed
 //! ```
 //!
-//! A save writes a complete new snapshot directory under a temporary name, fsyncs it, renames it
-//! into place and only then switches `CURRENT`: a crash at any point leaves either the old or
-//! the new state readable, never a mix. Old snapshots are removed after the switch.
+//! A checkpoint writes only the pages that changed since the previous one: first into its
+//! write-ahead log `wal-<n>.bin` (fsynced), then the manifest, then `CURRENT` is switched by an
+//! atomic rename — the commit point — and only then are the logged pages written in place into
+//! the page files and `APPLIED` advanced. A crash before the switch leaves the old state (the page
+//! files were not touched); a crash after it is repaired on the next open by applying the log
+//! again (applying is idempotent). So a reader sees the old or the new state, never a mix, and a
+//! checkpoint costs O(changed pages) whatever the memory size.
+//!
+//! Opening reads the page files through a memory mapping ([`super::page_file`]) and copies only
+//! their non-zero pages.
 
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
+use super::hash::{Hash, PAGE_SIZE};
+use super::page_file::{PageView, PageWriter, read_memory};
 use super::{CanisterState, Clock, GlobalValue, StableMode, SystemState, sha256_hex};
 use crate::error::{Error, StateError};
 use crate::runtime::ic0::HeapType;
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const CURRENT: &str = "CURRENT";
+const APPLIED: &str = "APPLIED";
+const HEAP_FILE: &str = "heap.pages";
+const STABLE_FILE: &str = "stable.pages";
+const WAL_MAGIC: &[u8; 8] = b"CVMWAL02";
+/// Bytes of one log record: memory (1), page index (8), page bytes.
+const RECORD_BYTES: usize = 1 + 8 + PAGE_SIZE;
 
-/// What `state.json` holds.
-#[derive(Serialize, Deserialize)]
+/// What `checkpoint-<n>.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Manifest {
     format: u32,
+    number: u64,
     module_sha256: String,
     stable_mode: StableMode,
     heap_type: HeapType,
     heap_bytes: u64,
-    heap_sha256: String,
     stable_bytes: u64,
-    stable_sha256: String,
     globals: Vec<(u32, GlobalValue)>,
     system: SystemState,
     clock: Clock,
+    /// The state hash after this checkpoint (hex), when the writer knew it.
+    state_hash: Option<String>,
+    wal: WalRef,
+}
+
+/// The write-ahead log of a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WalRef {
+    file: String,
+    sha256: String,
+    pages: u64,
+    /// The page files start empty (install, or a full rewrite) before the log is applied.
+    fresh: bool,
+}
+
+/// Which pages changed since the previous checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum Changed<'a> {
+    /// Everything: write every non-zero page (install).
+    All,
+    /// Unknown: compare every page with the page files and write those that differ (upgrade,
+    /// which replaces the heap wholesale).
+    Compare,
+    /// Exactly these 4 KiB pages (the write barrier's dirty set).
+    Pages {
+        /// Heap pages.
+        heap: &'a [u64],
+        /// Stable memory pages.
+        stable: &'a [u64],
+    },
+}
+
+/// A state to commit, borrowed from a running canister.
+#[derive(Debug, Clone)]
+pub struct Checkpoint<'a> {
+    /// The installed (uninstrumented) module.
+    pub wasm: &'a [u8],
+    /// How stable memory is reached.
+    pub stable_mode: StableMode,
+    /// The heap's address type.
+    pub heap_type: HeapType,
+    /// Heap bytes.
+    pub heap: &'a [u8],
+    /// Stable memory bytes.
+    pub stable: &'a [u8],
+    /// Mutable globals.
+    pub globals: Vec<(u32, GlobalValue)>,
+    /// System state.
+    pub system: &'a SystemState,
+    /// Message counter and time.
+    pub clock: &'a Clock,
+    /// The state hash, stored so that opening can verify what it rebuilt.
+    pub state_hash: Option<Hash>,
+    /// Which pages changed since the previous checkpoint.
+    pub changed: Changed<'a>,
+}
+
+/// What a checkpoint wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// The checkpoint's number (0 for the install).
+    pub number: u64,
+    /// 4 KiB pages written to the log (each is then written once more into its page file).
+    pub pages_written: u64,
+    /// Bytes written to the log.
+    pub log_bytes: u64,
+}
+
+/// A loaded state and what its checkpoint recorded about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The state.
+    pub state: CanisterState,
+    /// The checkpoint's number.
+    pub number: u64,
+    /// The state hash recorded by the checkpoint, if any.
+    pub state_hash: Option<Hash>,
 }
 
 /// A canister's state directory.
@@ -69,6 +164,15 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     file.sync_all().map_err(|e| io_err(path, e))
 }
 
+/// Writes `bytes` to `path` atomically: a synced temporary file renamed over it.
+fn replace_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    write_synced(&tmp, bytes)?;
+    let path = dir.join(name);
+    fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+    sync_dir(dir)
+}
+
 fn sync_dir(path: &Path) -> Result<(), Error> {
     // Directories can be opened and fsynced on Unix; elsewhere this is best effort.
     match File::open(path) {
@@ -78,6 +182,88 @@ fn sync_dir(path: &Path) -> Result<(), Error> {
         }
         Err(e) => Err(io_err(path, e)),
     }
+}
+
+fn page_count(len: usize) -> u64 {
+    len.div_ceil(PAGE_SIZE) as u64
+}
+
+fn page_bytes(memory: &[u8], page: u64) -> &[u8] {
+    let start = page as usize * PAGE_SIZE;
+    &memory[start..(start + PAGE_SIZE).min(memory.len())]
+}
+
+fn is_zero(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == 0)
+}
+
+/// The pages of one memory that a checkpoint logs.
+fn pages_to_log(memory: &[u8], changed: Changed<'_>, dirty: &[u64], old: &[u8]) -> Vec<u64> {
+    let pages = page_count(memory.len());
+    match changed {
+        Changed::All => (0..pages)
+            .filter(|&p| !is_zero(page_bytes(memory, p)))
+            .collect(),
+        Changed::Compare => (0..pages)
+            .filter(|&p| {
+                let new = page_bytes(memory, p);
+                let start = p as usize * PAGE_SIZE;
+                if start + new.len() <= old.len() {
+                    new != &old[start..start + new.len()]
+                } else {
+                    !is_zero(new)
+                }
+            })
+            .collect(),
+        Changed::Pages { .. } => {
+            let mut v: Vec<u64> = dirty.iter().copied().filter(|&p| p < pages).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+    }
+}
+
+/// One page of a write-ahead log, as read back.
+struct LogRecord {
+    memory: u8,
+    page: u64,
+    bytes: Vec<u8>,
+}
+
+fn parse_wal(path: &Path, bytes: &[u8], wal: &WalRef) -> Result<Vec<LogRecord>, Error> {
+    if sha256_hex(bytes) != wal.sha256 {
+        return Err(corrupt(
+            path,
+            "log hash differs from its checkpoint manifest",
+        ));
+    }
+    let Some(rest) = bytes.strip_prefix(WAL_MAGIC) else {
+        return Err(corrupt(path, "not a canister-vm checkpoint log"));
+    };
+    if rest.len() < 8 {
+        return Err(corrupt(path, "truncated log header"));
+    }
+    let count = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+    let body = &rest[8..];
+    if count != wal.pages || body.len() as u64 != count.saturating_mul(RECORD_BYTES as u64) {
+        return Err(corrupt(
+            path,
+            format!(
+                "log holds {} bytes for {count} pages; the manifest says {} pages",
+                body.len(),
+                wal.pages
+            ),
+        ));
+    }
+    Ok(body
+        .chunks(RECORD_BYTES)
+        .map(|r| LogRecord {
+            memory: r[0],
+            page: u64::from_le_bytes(r[1..9].try_into().expect("8 bytes")),
+            bytes: r[9..].to_vec(),
+        })
+        .collect())
 }
 
 impl StateDir {
@@ -96,7 +282,8 @@ impl StateDir {
         self.path.join(CURRENT).is_file()
     }
 
-    fn current_snapshot(&self) -> Result<(u64, PathBuf), Error> {
+    /// Reads the live checkpoint's manifest.
+    fn current_manifest(&self) -> Result<Manifest, Error> {
         let current = self.path.join(CURRENT);
         let name = match fs::read_to_string(&current) {
             Ok(name) => name,
@@ -108,46 +295,155 @@ impl StateDir {
             Err(e) => return Err(io_err(&current, e)),
         };
         let name = name.trim();
-        let n = name
-            .strip_prefix("snapshot-")
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| corrupt(&current, format!("`{name}` is not a snapshot name")))?;
-        Ok((n, self.path.join(name)))
+        if name.starts_with("snapshot-") {
+            return Err(corrupt(
+                &current,
+                "this state directory was written by an older canister-vm (format 1); install the canister again",
+            ));
+        }
+        let valid = name
+            .strip_prefix("checkpoint-")
+            .and_then(|n| n.strip_suffix(".json"))
+            .is_some_and(|n| n.parse::<u64>().is_ok());
+        if !valid {
+            return Err(corrupt(
+                &current,
+                format!("`{name}` is not a checkpoint name"),
+            ));
+        }
+        let path = self.path.join(name);
+        let text = fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .map_err(|e| corrupt(&path, format!("invalid JSON: {e}")))?;
+        if m.format != FORMAT {
+            return Err(corrupt(
+                &path,
+                format!("format {} is not supported (expected {FORMAT})", m.format),
+            ));
+        }
+        Ok(m)
+    }
+
+    fn applied(&self) -> Option<u64> {
+        fs::read_to_string(self.path.join(APPLIED))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Makes the page files hold checkpoint `m`: applies its log again unless `APPLIED` says it
+    /// is in already (after a crash between the commit and the end of the apply).
+    fn recover(&self, m: &Manifest) -> Result<(), Error> {
+        if self.applied() == Some(m.number) {
+            return Ok(());
+        }
+        let path = self.path.join(&m.wal.file);
+        let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let records = parse_wal(&path, &bytes, &m.wal)?;
+        let (heap_pages, stable_pages) = (
+            m.heap_bytes.div_ceil(PAGE_SIZE as u64),
+            m.stable_bytes.div_ceil(PAGE_SIZE as u64),
+        );
+        for r in &records {
+            let limit = match r.memory {
+                0 => heap_pages,
+                1 => stable_pages,
+                _ => return Err(corrupt(&path, format!("unknown memory {}", r.memory))),
+            };
+            if r.page >= limit {
+                return Err(corrupt(
+                    &path,
+                    format!("page {} is past the memory", r.page),
+                ));
+            }
+        }
+        let pages = |memory: u8| {
+            records
+                .iter()
+                .filter(move |r| r.memory == memory)
+                .map(|r| (r.page, r.bytes.as_slice()))
+        };
+        self.apply(m, pages(0), pages(1), true, true)
+    }
+
+    /// Writes a checkpoint's pages into the page files and advances `APPLIED`.
+    fn apply<'b>(
+        &self,
+        m: &Manifest,
+        heap: impl Iterator<Item = (u64, &'b [u8])>,
+        stable: impl Iterator<Item = (u64, &'b [u8])>,
+        heap_changed: bool,
+        stable_changed: bool,
+    ) -> Result<(), Error> {
+        for (file, len, pages, changed) in [
+            (
+                HEAP_FILE,
+                m.heap_bytes,
+                Box::new(heap) as Box<dyn Iterator<Item = _>>,
+                heap_changed,
+            ),
+            (
+                STABLE_FILE,
+                m.stable_bytes,
+                Box::new(stable),
+                stable_changed,
+            ),
+        ] {
+            let mut w = PageWriter::open(&self.path.join(file))?;
+            if m.wal.fresh {
+                w.set_len(0)?;
+            }
+            w.set_len(len)?;
+            let mut wrote = false;
+            for (page, bytes) in pages {
+                w.write_page(page, bytes)?;
+                wrote = true;
+            }
+            if wrote || changed || m.wal.fresh {
+                w.sync()?;
+            }
+        }
+        replace_synced(&self.path, APPLIED, m.number.to_string().as_bytes())
     }
 
     /// Reads the committed state.
     pub fn load(&self) -> Result<CanisterState, Error> {
-        let (_, snap) = self.current_snapshot()?;
-        let manifest_path = snap.join("state.json");
-        let text = fs::read_to_string(&manifest_path).map_err(|e| io_err(&manifest_path, e))?;
-        let m: Manifest = serde_json::from_str(&text)
-            .map_err(|e| corrupt(&manifest_path, format!("invalid JSON: {e}")))?;
-        if m.format != FORMAT {
-            return Err(corrupt(
-                &manifest_path,
-                format!("format {} is not supported (expected {FORMAT})", m.format),
-            ));
-        }
-        let read_checked = |name: &str, len: u64, hash: &str| -> Result<Vec<u8>, Error> {
-            let path = snap.join(name);
-            let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
-            if bytes.len() as u64 != len || sha256_hex(&bytes) != hash {
-                return Err(corrupt(&path, "size or hash differs from state.json"));
-            }
-            Ok(bytes)
-        };
-        let heap = read_checked("heap.bin", m.heap_bytes, &m.heap_sha256)?;
-        let stable = read_checked("stable.bin", m.stable_bytes, &m.stable_sha256)?;
+        Ok(self.load_checked()?.state)
+    }
+
+    /// Reads the committed state together with the checkpoint's number and recorded hash,
+    /// repairing the page files first if the last checkpoint was interrupted.
+    pub fn load_checked(&self) -> Result<Loaded, Error> {
+        let m = self.current_manifest()?;
+        self.recover(&m)?;
+        let heap = read_memory(&self.path.join(HEAP_FILE), m.heap_bytes)?;
+        let stable = read_memory(&self.path.join(STABLE_FILE), m.stable_bytes)?;
         let wasm = self.read_module(&m.module_sha256)?;
-        Ok(CanisterState {
-            wasm,
-            stable_mode: m.stable_mode,
-            heap_type: m.heap_type,
-            heap,
-            stable,
-            globals: m.globals,
-            system: m.system,
-            clock: m.clock,
+        let state_hash = match &m.state_hash {
+            None => None,
+            Some(h) => {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(h, &mut out).map_err(|e| {
+                    corrupt(
+                        &self.path.join(format!("checkpoint-{}.json", m.number)),
+                        format!("state_hash: {e}"),
+                    )
+                })?;
+                Some(out)
+            }
+        };
+        Ok(Loaded {
+            state: CanisterState {
+                wasm,
+                stable_mode: m.stable_mode,
+                heap_type: m.heap_type,
+                heap,
+                stable,
+                globals: m.globals,
+                system: m.system,
+                clock: m.clock,
+            },
+            number: m.number,
+            state_hash,
         })
     }
 
@@ -161,50 +457,149 @@ impl StateDir {
         Ok(wasm)
     }
 
-    /// Commits `state` as the new current state, atomically.
-    pub fn save(&self, state: &CanisterState) -> Result<(), Error> {
-        fs::create_dir_all(&self.path).map_err(|e| io_err(&self.path, e))?;
-        let module_sha256 = self.write_module(&state.wasm)?;
-        let next = match self.current_snapshot() {
-            Ok((n, _)) => n + 1,
-            Err(Error::State(StateError::NoCanister { .. })) => 0,
-            Err(e) => return Err(e),
-        };
-        let name = format!("snapshot-{next}");
-        let tmp = self.path.join(format!("{name}.tmp"));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
-        }
-        fs::create_dir(&tmp).map_err(|e| io_err(&tmp, e))?;
-        write_synced(&tmp.join("heap.bin"), &state.heap)?;
-        write_synced(&tmp.join("stable.bin"), &state.stable)?;
-        let manifest = Manifest {
-            format: FORMAT,
-            module_sha256,
+    /// Commits `state` as the new current state, atomically, writing every page (a full
+    /// checkpoint).
+    pub fn save(&self, state: &CanisterState) -> Result<CheckpointStats, Error> {
+        self.checkpoint(&Checkpoint {
+            wasm: &state.wasm,
             stable_mode: state.stable_mode,
             heap_type: state.heap_type,
-            heap_bytes: state.heap.len() as u64,
-            heap_sha256: sha256_hex(&state.heap),
-            stable_bytes: state.stable.len() as u64,
-            stable_sha256: sha256_hex(&state.stable),
+            heap: &state.heap,
+            stable: &state.stable,
             globals: state.globals.clone(),
-            system: state.system.clone(),
-            clock: state.clock.clone(),
+            system: &state.system,
+            clock: &state.clock,
+            state_hash: None,
+            changed: Changed::All,
+        })
+    }
+
+    /// Commits a new checkpoint, atomically, writing only the pages `cp.changed` names.
+    ///
+    /// With [`Changed::Pages`], every page that differs from the previous checkpoint must be
+    /// listed (the write barrier's dirty set guarantees it); unlisted pages keep their previous
+    /// bytes, and pages past the previous size read as zero.
+    pub fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<CheckpointStats, Error> {
+        fs::create_dir_all(&self.path).map_err(|e| io_err(&self.path, e))?;
+        let module_sha256 = self.write_module(cp.wasm)?;
+        let previous = match self.current_manifest() {
+            Ok(m) => {
+                self.recover(&m)?;
+                Some(m)
+            }
+            Err(Error::State(StateError::NoCanister { .. })) => None,
+            Err(e) => return Err(e),
         };
+        let number = previous.as_ref().map_or(0, |m| m.number + 1);
+        let changed = match (cp.changed, &previous) {
+            (_, None) => Changed::All,
+            (c, Some(_)) => c,
+        };
+        let fresh = matches!(changed, Changed::All);
+
+        // Which pages to log (comparing with the page files needs a view of them).
+        let (heap_dirty, stable_dirty) = match changed {
+            Changed::Pages { heap, stable } => (heap, stable),
+            _ => (&[][..], &[][..]),
+        };
+        let (heap_pages, stable_pages) = {
+            let compare = matches!(changed, Changed::Compare);
+            let view = |name: &str| -> Result<Option<PageView>, Error> {
+                if compare {
+                    PageView::open(&self.path.join(name)).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let (hv, sv) = (view(HEAP_FILE)?, view(STABLE_FILE)?);
+            fn bytes(v: &Option<PageView>) -> &[u8] {
+                v.as_ref().map_or(&[][..], |v| v.bytes())
+            }
+            (
+                pages_to_log(cp.heap, changed, heap_dirty, bytes(&hv)),
+                pages_to_log(cp.stable, changed, stable_dirty, bytes(&sv)),
+            )
+        };
+
+        // 1. The write-ahead log.
+        let wal_name = format!("wal-{number}.bin");
+        let wal_path = self.path.join(&wal_name);
+        let count = (heap_pages.len() + stable_pages.len()) as u64;
+        let sha256 = {
+            let file = File::create(&wal_path).map_err(|e| io_err(&wal_path, e))?;
+            let mut out = HashingWriter {
+                inner: BufWriter::with_capacity(1 << 20, file),
+                hasher: Sha256::new(),
+            };
+            let mut write = |bytes: &[u8]| out.write_all(bytes).map_err(|e| io_err(&wal_path, e));
+            write(WAL_MAGIC)?;
+            write(&count.to_le_bytes())?;
+            let mut padded = [0u8; PAGE_SIZE];
+            for (memory, bytes, pages) in
+                [(0u8, cp.heap, &heap_pages), (1, cp.stable, &stable_pages)]
+            {
+                for &p in pages {
+                    let page = page_bytes(bytes, p);
+                    padded[..page.len()].copy_from_slice(page);
+                    padded[page.len()..].fill(0);
+                    write(&[memory])?;
+                    write(&p.to_le_bytes())?;
+                    write(&padded)?;
+                }
+            }
+            let HashingWriter { inner, hasher } = out;
+            let file = inner
+                .into_inner()
+                .map_err(|e| io_err(&wal_path, e.into_error()))?;
+            file.sync_all().map_err(|e| io_err(&wal_path, e))?;
+            hex::encode(hasher.finalize())
+        };
+
+        // 2. The manifest.
+        let manifest = Manifest {
+            format: FORMAT,
+            number,
+            module_sha256,
+            stable_mode: cp.stable_mode,
+            heap_type: cp.heap_type,
+            heap_bytes: cp.heap.len() as u64,
+            stable_bytes: cp.stable.len() as u64,
+            globals: cp.globals.clone(),
+            system: cp.system.clone(),
+            clock: cp.clock.clone(),
+            state_hash: cp.state_hash.map(hex::encode),
+            wal: WalRef {
+                file: wal_name.clone(),
+                sha256,
+                pages: count,
+                fresh,
+            },
+        };
+        let name = format!("checkpoint-{number}.json");
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-        write_synced(&tmp.join("state.json"), &json)?;
-        sync_dir(&tmp)?;
-        let snap = self.path.join(&name);
-        fs::rename(&tmp, &snap).map_err(|e| io_err(&snap, e))?;
-        sync_dir(&self.path)?;
-        // Switch CURRENT atomically.
-        let current_tmp = self.path.join("CURRENT.tmp");
-        write_synced(&current_tmp, name.as_bytes())?;
-        let current = self.path.join(CURRENT);
-        fs::rename(&current_tmp, &current).map_err(|e| io_err(&current, e))?;
-        sync_dir(&self.path)?;
-        self.remove_stale_snapshots(&name);
-        Ok(())
+        replace_synced(&self.path, &name, &json)?;
+
+        // 3. The commit point: CURRENT names the new checkpoint.
+        replace_synced(&self.path, CURRENT, name.as_bytes())?;
+
+        // 4. The pages into the page files (repeated by `recover` if this is interrupted).
+        let size_changed = |old: Option<u64>, new: usize| old != Some(new as u64);
+        let heap_changed = size_changed(previous.as_ref().map(|m| m.heap_bytes), cp.heap.len());
+        let stable_changed =
+            size_changed(previous.as_ref().map(|m| m.stable_bytes), cp.stable.len());
+        self.apply(
+            &manifest,
+            heap_pages.iter().map(|&p| (p, page_bytes(cp.heap, p))),
+            stable_pages.iter().map(|&p| (p, page_bytes(cp.stable, p))),
+            heap_changed,
+            stable_changed,
+        )?;
+        self.remove_stale(number);
+        Ok(CheckpointStats {
+            number,
+            pages_written: count,
+            log_bytes: (WAL_MAGIC.len() + 8) as u64 + count * RECORD_BYTES as u64,
+        })
     }
 
     fn write_module(&self, wasm: &[u8]) -> Result<String, Error> {
@@ -221,81 +616,42 @@ impl StateDir {
         Ok(sha)
     }
 
-    /// Removes every snapshot but `keep` (best effort: leftovers are harmless).
-    fn remove_stale_snapshots(&self, keep: &str) {
+    /// Removes the manifests and logs of older checkpoints and leftovers of interrupted ones
+    /// (best effort: leftovers are harmless).
+    fn remove_stale(&self, keep: u64) {
         let Ok(entries) = fs::read_dir(&self.path) else {
             return;
         };
+        let keep_manifest = format!("checkpoint-{keep}.json");
+        let keep_wal = format!("wal-{keep}.bin");
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with("snapshot-") && name != keep {
-                let _ = fs::remove_dir_all(entry.path());
+            let stale = (name.starts_with("checkpoint-") && name != keep_manifest.as_str())
+                || (name.starts_with("wal-") && name != keep_wal.as_str());
+            if stale {
+                let _ = fs::remove_file(entry.path());
             }
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A writer that hashes what it writes.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+}
 
-    fn sample(heap_byte: u8) -> CanisterState {
-        CanisterState {
-            wasm: b"\0asm\x01\0\0\0".to_vec(),
-            stable_mode: StableMode::Syscall,
-            heap_type: HeapType::Wasm32,
-            heap: vec![heap_byte; 65536],
-            stable: vec![7; 65536 * 2],
-            globals: vec![(0, GlobalValue::I32(42)), (3, GlobalValue::F64(1))],
-            system: SystemState::new(vec![4]),
-            clock: Clock::default(),
-        }
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
-
-    #[test]
-    fn save_then_load_round_trips_and_keeps_one_snapshot() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::new(tmp.path().join("c"));
-        assert!(!dir.exists());
-        assert!(matches!(
-            dir.load(),
-            Err(Error::State(StateError::NoCanister { .. }))
-        ));
-        dir.save(&sample(1)).unwrap();
-        dir.save(&sample(2)).unwrap();
-        assert_eq!(dir.load().unwrap(), sample(2));
-        let snapshots: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("snapshot-"))
-            .collect();
-        assert_eq!(snapshots.len(), 1);
-    }
-
-    #[test]
-    fn a_torn_save_leaves_the_previous_state() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::new(tmp.path());
-        dir.save(&sample(1)).unwrap();
-        // A crash after writing the next snapshot but before switching CURRENT.
-        let half = tmp.path().join("snapshot-1.tmp");
-        fs::create_dir(&half).unwrap();
-        fs::write(half.join("heap.bin"), b"partial").unwrap();
-        assert_eq!(dir.load().unwrap(), sample(1));
-        // The next save still works and replaces the leftover.
-        dir.save(&sample(3)).unwrap();
-        assert_eq!(dir.load().unwrap(), sample(3));
-    }
-
-    #[test]
-    fn corrupted_files_are_reported_not_loaded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = StateDir::new(tmp.path());
-        dir.save(&sample(1)).unwrap();
-        let heap = tmp.path().join("snapshot-0").join("heap.bin");
-        fs::write(&heap, vec![9u8; 65536]).unwrap();
-        let err = dir.load().unwrap_err().to_string();
-        assert!(err.contains("heap.bin"), "{err}");
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,9 +7,10 @@
 
 mod dir;
 pub mod hash;
+mod page_file;
 mod values;
 
-pub use dir::StateDir;
+pub use dir::{Changed, Checkpoint, CheckpointStats, Loaded, StateDir};
 pub use values::GlobalValue;
 
 use serde::{Deserialize, Serialize};

@@ -182,13 +182,13 @@ fn a_damaged_state_directory_is_reported_not_used() {
     let wat = repo().join("examples/counter.wat");
     cli(&["install", wat.to_str().unwrap(), "--state", d]).ok();
     cli(&["call", d, "inc"]).ok();
-    let current = std::fs::read_to_string(dir.join("CURRENT")).unwrap();
-    let heap = dir.join(current.trim()).join("heap.bin");
+    // The heap's page file no longer matches the state hash its checkpoint recorded.
+    let heap = dir.join("heap.pages");
     let mut bytes = std::fs::read(&heap).unwrap();
     bytes[0] ^= 0xff;
     std::fs::write(&heap, &bytes).unwrap();
     one_line_error(&cli(&["call", d, "inc"]).fails(2), "corrupt canister state");
-    one_line_error(&cli(&["info", d]).fails(2), "heap.bin");
+    one_line_error(&cli(&["info", d]).fails(2), "hashes to");
     // Nothing was written over the damaged state.
     assert_eq!(std::fs::read(&heap).unwrap(), bytes);
 }
