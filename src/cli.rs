@@ -134,7 +134,8 @@ enum Command {
         /// How to print the reply.
         #[arg(long, value_enum, default_value = "candid")]
         output: OutputFormat,
-        /// Print execution statistics on stderr: instructions, dirty 4 KiB heap and stable pages.
+        /// Print execution statistics on stderr: instructions, dirty 4 KiB heap and stable pages,
+        /// 4 KiB pages the checkpoint wrote to disk.
         #[arg(long)]
         stats: bool,
         #[command(flatten)]
@@ -299,6 +300,11 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 eprintln!("instructions: {}", outcome.instructions);
                 eprintln!("dirty heap pages: {}", outcome.dirty.heap.len());
                 eprintln!("dirty stable pages: {}", outcome.dirty.stable.len());
+                // The delta checkpoint after the message (a query writes nothing).
+                eprintln!(
+                    "pages written to disk: {}",
+                    canister.last_checkpoint().pages_written
+                );
             }
             Ok(report(&outcome))
         }

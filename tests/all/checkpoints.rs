@@ -1,0 +1,215 @@
+//! Delta checkpoints: a checkpoint writes the pages a message dirtied, whatever the memory
+//! size, and a process killed at any instant leaves the last or the next committed state.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use canister_vm::runtime::persistent::PersistentCanister;
+use canister_vm::runtime::{Canister, CanisterConfig, MessageInput};
+use canister_vm::state::ANONYMOUS;
+
+/// `grow(n: u64 LE)` grows stable memory by n pages; `touch()` bumps a heap counter and writes
+/// 8 bytes into each of 16 stable 4 KiB pages spread evenly over stable memory.
+const CANISTER: &str = r#"
+(module
+  (import "ic0" "msg_reply" (func $reply))
+  (import "ic0" "msg_arg_data_copy" (func $arg_copy (param i32 i32 i32)))
+  (import "ic0" "stable64_grow" (func $grow (param i64) (result i64)))
+  (import "ic0" "stable64_size" (func $size (result i64)))
+  (import "ic0" "stable64_write" (func $swrite (param i64 i64 i64)))
+  (memory 2)
+  (func (export "canister_update grow")
+    (call $arg_copy (i32.const 0) (i32.const 0) (i32.const 8))
+    (drop (call $grow (i64.load (i32.const 0))))
+    (call $reply))
+  (func (export "canister_update touch") (local $i i64) (local $stride i64)
+    (local.set $stride (i64.div_u (i64.mul (call $size) (i64.const 65536)) (i64.const 16)))
+    (i64.store (i32.const 8) (i64.add (i64.load (i32.const 8)) (i64.const 1)))
+    (loop $l
+      (call $swrite (i64.add (i64.mul (local.get $i) (local.get $stride)) (local.get $i))
+                    (i64.const 8) (i64.const 8))
+      (local.set $i (i64.add (local.get $i) (i64.const 1)))
+      (br_if $l (i64.lt_u (local.get $i) (i64.const 16))))
+    (call $reply))
+)
+"#;
+
+fn wasm() -> Vec<u8> {
+    wat::parse_str(CANISTER).unwrap()
+}
+
+fn no_input() -> MessageInput {
+    MessageInput::default()
+}
+
+/// Installs the canister with `wasm_pages` of stable memory, then runs `touch` and returns
+/// (pages the touch checkpoint wrote, its log bytes).
+fn touch_with_stable(dir: &Path, wasm_pages: u64) -> (u64, u64) {
+    let (c, _) =
+        PersistentCanister::install(dir, wasm(), &[], CanisterConfig::default(), &no_input())
+            .unwrap();
+    let mut c = c.unwrap();
+    let grow = c
+        .update("grow", &wasm_pages.to_le_bytes(), &no_input())
+        .unwrap();
+    assert!(grow.result.is_ok(), "{:?}", grow.result);
+    let touch = c.update("touch", &[], &no_input()).unwrap();
+    assert!(touch.result.is_ok(), "{:?}", touch.result);
+    assert_eq!(touch.dirty.stable.len(), 16);
+    assert_eq!(touch.dirty.heap, vec![0]);
+    let stats = c.last_checkpoint();
+    // Reopening gives the same state (the hash recorded by the checkpoint is verified).
+    let hash = c.canister().state_hash();
+    drop(c);
+    let reopened = PersistentCanister::open(dir, CanisterConfig::default()).unwrap();
+    assert_eq!(reopened.canister().state_hash(), hash);
+    assert_eq!(
+        reopened.canister().stable().len() as u64,
+        wasm_pages * 65536
+    );
+    (stats.pages_written, stats.log_bytes)
+}
+
+#[test]
+fn a_checkpoint_writes_the_dirty_pages_whatever_the_memory_size_1gib() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = touch_with_stable(&tmp.path().join("16mib"), 256);
+    let large = touch_with_stable(&tmp.path().join("1gib"), 16384);
+    // 16 stable pages and 1 heap page, for 16 MiB and for 1 GiB alike.
+    assert_eq!(small.0, 17);
+    assert_eq!(large, small);
+    // The page file of the 1 GiB memory is sparse: only written pages take disk space.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(tmp.path().join("1gib/stable.pages")).unwrap();
+        assert_eq!(meta.len(), 1 << 30);
+        assert!(
+            meta.blocks() * 512 < 16 << 20,
+            "{} bytes allocated",
+            meta.blocks() * 512
+        );
+    }
+}
+
+/// The update sequence of the crash test: message `j` (0-based, after install) grows stable
+/// memory by one page every third message and otherwise touches 16 pages.
+fn step(c: &mut Canister, j: u64) -> canister_vm::runtime::Outcome {
+    if j % 3 == 0 {
+        c.update("grow", &1u64.to_le_bytes(), &no_input()).unwrap()
+    } else {
+        c.update("touch", &[], &no_input()).unwrap()
+    }
+}
+
+const CRASH_ENV: &str = "CANISTER_VM_CRASH_CHILD_DIR";
+const CRASH_STEPS: u64 = 400;
+
+/// The child of the crash test: continues the update sequence in the state directory named by
+/// the environment, printing `<messages> <state hash>` after every commit, until killed. Does
+/// nothing when run as an ordinary test.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CRASH_ENV) else {
+        return;
+    };
+    let mut c = PersistentCanister::open(Path::new(&dir), CanisterConfig::default()).unwrap();
+    loop {
+        let j = c.canister().clock().messages - 1;
+        if j >= CRASH_STEPS {
+            return;
+        }
+        let outcome = if j % 3 == 0 {
+            c.update("grow", &1u64.to_le_bytes(), &no_input()).unwrap()
+        } else {
+            c.update("touch", &[], &no_input()).unwrap()
+        };
+        assert!(outcome.result.is_ok());
+        println!(
+            "{} {}",
+            c.canister().clock().messages,
+            hex::encode(c.canister().state_hash())
+        );
+    }
+}
+
+#[test]
+fn a_process_killed_during_checkpoints_leaves_the_last_or_the_next_state() {
+    // The committed states of the sequence, computed in memory: expected[m] after m messages.
+    let mut reference = Canister::create(wasm(), CanisterConfig::default(), ANONYMOUS.to_vec())
+        .unwrap()
+        .unwrap();
+    reference.init(&[], &no_input()).unwrap();
+    let mut expected = vec![[0u8; 32], reference.state_hash()];
+    for j in 0..CRASH_STEPS {
+        assert!(step(&mut reference, j).result.is_ok());
+        expected.push(reference.state_hash());
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let (c, _) =
+        PersistentCanister::install(&dir, wasm(), &[], CanisterConfig::default(), &no_input())
+            .unwrap();
+    drop(c.unwrap());
+    let mut last_committed = 1u64;
+    // A fixed pseudo-random sequence of kill delays (deterministic test, varied instants).
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut kills = 0;
+    for round in 0..25 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_micros(2_000 + seed % 40_000);
+        let out_path = tmp.path().join(format!("out-{round}.txt"));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["checkpoints::crash_child", "--exact", "--nocapture", "-q"])
+            .env(CRASH_ENV, &dir)
+            .stdout(std::fs::File::create(&out_path).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap().is_some();
+        let _ = child.kill(); // SIGKILL on Unix
+        child.wait().unwrap();
+        if !finished {
+            kills += 1;
+        }
+        // What the child reported as committed before it died.
+        let mut out = String::new();
+        std::fs::File::open(&out_path)
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        for line in out.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(m), Some(h)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(m) = m.parse::<u64>() else { continue };
+            assert_eq!(h, hex::encode(expected[m as usize]), "message {m}");
+            last_committed = m;
+        }
+        let reopened = PersistentCanister::open(&dir, CanisterConfig::default())
+            .unwrap_or_else(|e| panic!("round {round}: reopening failed: {e}"));
+        let m = reopened.canister().clock().messages;
+        assert!(
+            m == last_committed || m == last_committed + 1,
+            "round {round}: reopened at message {m}, last reported {last_committed}"
+        );
+        assert_eq!(
+            reopened.canister().state_hash(),
+            expected[m as usize],
+            "round {round}: state after message {m}"
+        );
+        last_committed = m;
+        if m > CRASH_STEPS {
+            break;
+        }
+    }
+    assert!(kills >= 10, "only {kills} children were killed mid-run");
+    assert!(last_committed > 10, "the children made too little progress");
+}
