@@ -97,7 +97,7 @@ fn a_checkpoint_writes_the_dirty_pages_whatever_the_memory_size_1gib() {
 /// The update sequence of the crash test: message `j` (0-based, after install) grows stable
 /// memory by one page every third message and otherwise touches 16 pages.
 fn step(c: &mut Canister, j: u64) -> canister_vm::runtime::Outcome {
-    if j % 3 == 0 {
+    if j.is_multiple_of(3) {
         c.update("grow", &1u64.to_le_bytes(), &no_input()).unwrap()
     } else {
         c.update("touch", &[], &no_input()).unwrap()
@@ -121,7 +121,7 @@ fn crash_child() {
         if j >= CRASH_STEPS {
             return;
         }
-        let outcome = if j % 3 == 0 {
+        let outcome = if j.is_multiple_of(3) {
             c.update("grow", &1u64.to_le_bytes(), &no_input()).unwrap()
         } else {
             c.update("touch", &[], &no_input()).unwrap()
