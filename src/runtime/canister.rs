@@ -436,7 +436,7 @@ impl Canister {
             committed: Committed::default(),
         };
         canister.set_stable(&stable)?;
-        canister.reset_committed();
+        canister.reset_committed()?;
         Ok(canister)
     }
 
@@ -462,13 +462,19 @@ impl Canister {
 
     /// Takes the committed copies (and the state hash) from the live memories, and clears the
     /// byte maps. O(memory): at instantiation, restore and upgrade only.
-    fn reset_committed(&mut self) {
+    fn reset_committed(&mut self) -> Result<(), Error> {
         self.take_dirty();
-        let heap = self.heap().to_vec();
-        let stable = self.stable().to_vec();
+        // Sparse copies: zero pages of the committed copies stay unallocated.
+        let copy = |bytes: &[u8]| {
+            crate::state::sparse_copy(bytes)
+                .map_err(|why| Error::State(StateError::Restore { why }))
+        };
+        let heap = copy(self.heap())?;
+        let stable = copy(self.stable())?;
         self.committed.hash = crate::state::hash::StateHash::from_scratch(&heap, &stable);
         self.committed.heap = heap;
         self.committed.stable = stable;
+        Ok(())
     }
 
     /// Reads and clears the dirty pages of heap and stable memory.
@@ -615,7 +621,7 @@ impl Canister {
             globals: state.globals,
             system: canister.system().clone(),
         })?;
-        canister.reset_committed();
+        canister.reset_committed()?;
         Ok(canister)
     }
 
@@ -768,9 +774,9 @@ impl Canister {
                 .set_stable_bytes(stable.len() as i64)
                 .map_err(|why| Error::State(StateError::Restore { why }))?;
         } else {
-            let buf = &mut self.instance.ic0_mut().stable;
-            buf.clear();
-            buf.extend_from_slice(stable);
+            // A sparse copy: a mostly-zero stable memory stays mostly unallocated.
+            self.instance.ic0_mut().stable = crate::state::sparse_copy(stable)
+                .map_err(|why| Error::State(StateError::Restore { why }))?;
         }
         Ok(())
     }
@@ -1038,7 +1044,7 @@ impl Canister {
             Ok(new) => new,
             Err(reject) => {
                 self.restore(&before)?;
-                self.reset_committed();
+                self.reset_committed()?;
                 self.tick(time);
                 return Ok(Outcome {
                     result: Err(reject),
@@ -1056,7 +1062,7 @@ impl Canister {
         if post.result.is_err() {
             *self = old;
             self.restore(&before)?;
-            self.reset_committed();
+            self.reset_committed()?;
         }
         self.tick(time);
         let mut debug_log = pre.debug_log;

@@ -158,6 +158,24 @@ pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) -> Result<(), std::collections
     Ok(())
 }
 
+/// Copies `bytes` into a fresh zeroed buffer, writing only its non-zero 4 KiB pages: the OS maps
+/// the untouched (zero) pages lazily, so copying a mostly-zero memory costs resident memory only
+/// for its non-zero pages. Fails with a message if the allocation fails.
+pub fn sparse_copy(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    grow_zeroed(&mut out, bytes.len())
+        .map_err(|_| format!("cannot allocate {} bytes", bytes.len()))?;
+    for (dst, src) in out
+        .chunks_mut(hash::PAGE_SIZE)
+        .zip(bytes.chunks(hash::PAGE_SIZE))
+    {
+        if src.iter().any(|&b| b != 0) {
+            dst.copy_from_slice(src);
+        }
+    }
+    Ok(out)
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -68,6 +68,9 @@ impl PageView {
 
 /// Copies the first `len` bytes of a page file into a new zeroed buffer, touching only the
 /// non-zero pages of the destination: a mostly-zero (sparse) memory stays mostly unallocated.
+/// Where the file system reports a sparse file's data extents (Linux `SEEK_DATA`/`SEEK_HOLE`),
+/// only the extents are read: the holes are never mapped in, so opening a canister costs
+/// resident memory and I/O for the pages it wrote, not for its memory size.
 pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
     let view = PageView::open(path)?;
     let src = view.bytes();
@@ -83,18 +86,70 @@ pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
             why: format!("{len} bytes do not fit in this host's memory"),
         })
     })?;
-    let mut out = Vec::new();
-    super::grow_zeroed(&mut out, len).map_err(|_| {
+    let restore_err = |why: String| {
         Error::State(crate::error::StateError::Restore {
-            why: format!("cannot allocate {len} bytes for {}", path.display()),
+            why: format!("{why} for {}", path.display()),
         })
-    })?;
-    for (dst, src) in out.chunks_mut(PAGE_SIZE).zip(src[..len].chunks(PAGE_SIZE)) {
-        if src.iter().any(|&b| b != 0) {
-            dst.copy_from_slice(src);
+    };
+    let extents: Option<Vec<(usize, usize)>> = match &view {
+        #[cfg(target_os = "linux")]
+        PageView::Mapped(_) => data_extents(path, len),
+        _ => None,
+    };
+    let Some(extents) = extents else {
+        return super::sparse_copy(&src[..len]).map_err(restore_err);
+    };
+    let mut out = Vec::new();
+    super::grow_zeroed(&mut out, len)
+        .map_err(|_| restore_err(format!("cannot allocate {len} bytes")))?;
+    for (start, end) in extents {
+        // Extents are page-aligned on every file system that reports them; round anyway.
+        let start = start / PAGE_SIZE * PAGE_SIZE;
+        let end = end.min(len);
+        for (dst, src) in out[start..end]
+            .chunks_mut(PAGE_SIZE)
+            .zip(src[start..end].chunks(PAGE_SIZE))
+        {
+            if src.iter().any(|&b| b != 0) {
+                dst.copy_from_slice(src);
+            }
         }
     }
     Ok(out)
+}
+
+/// The data extents `[start, end)` of the first `len` bytes of the file at `path`, from
+/// `SEEK_DATA`/`SEEK_HOLE`; `None` where the file system does not report them (then the caller
+/// reads every page).
+#[cfg(target_os = "linux")]
+fn data_extents(path: &Path, len: usize) -> Option<Vec<(usize, usize)>> {
+    use std::os::fd::AsRawFd;
+    let file = File::open(path).ok()?;
+    let fd = file.as_raw_fd();
+    let mut extents = Vec::new();
+    let mut at: usize = 0;
+    while at < len {
+        // SAFETY: `fd` is an open descriptor owned by `file` for the whole loop; lseek has no
+        // memory effects.
+        let data = unsafe { libc::lseek(fd, at as libc::off_t, libc::SEEK_DATA) };
+        if data < 0 {
+            // ENXIO: no data at or after `at` (the rest is a hole); anything else: unsupported.
+            return (std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO))
+                .then_some(extents);
+        }
+        // SAFETY: as above.
+        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+        if hole <= data {
+            return None;
+        }
+        let (data, hole) = (data as usize, hole as usize);
+        if data >= len {
+            break;
+        }
+        extents.push((data, hole.min(len)));
+        at = hole;
+    }
+    Some(extents)
 }
 
 /// A page file opened for writing.
