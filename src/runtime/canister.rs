@@ -756,7 +756,16 @@ impl Canister {
             }
         }
         if let Some(data) = self.instance.memory_mut(memory) {
-            data[..bytes.len()].copy_from_slice(bytes);
+            // Page by page, writing only pages that differ: restoring a mostly-zero memory into
+            // a fresh (zero) one leaves its zero pages untouched, and not resident.
+            for (dst, src) in data[..bytes.len()]
+                .chunks_mut(crate::state::hash::PAGE_SIZE)
+                .zip(bytes.chunks(crate::state::hash::PAGE_SIZE))
+            {
+                if dst != src {
+                    dst.copy_from_slice(src);
+                }
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@
 use wasmi::{Caller, Global, Linker, Memory, Module, Store, Val, WasmTy};
 
 use super::engine::{Instance, Mem, Trap, new_engine};
-use super::ic0::api::{HostTrap, Ic0};
+use super::ic0::api::{HostTrap, Ic0, WASM_PAGE_SIZE};
 use super::ic0::{Addr, HeapType};
 use crate::error::Error;
 use crate::instrument::{InjectedTrap, names};
@@ -266,10 +266,24 @@ impl Instance for WasmiInstance {
 
     fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String> {
         let memory = self.mem(m).ok_or("the module has no such memory")?;
-        memory
-            .grow(&mut self.store, delta)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        // wasmi writes zeros over every byte it grows a memory by, which makes the pages
+        // resident. Growing in steps and giving each step's (zero) pages back to the OS keeps
+        // restoring a large, mostly-zero memory from making all of it resident.
+        const STEP: u64 = 256; // 64 KiB pages: 16 MiB
+        let mut left = delta;
+        while left > 0 {
+            let step = left.min(STEP);
+            let before = memory
+                .grow(&mut self.store, step)
+                .map_err(|e| e.to_string())?;
+            let from = usize::try_from(before * WASM_PAGE_SIZE).map_err(|e| e.to_string())?;
+            let grown = &mut memory.data_mut(&mut self.store)[from..];
+            // SAFETY: wasmi zero-fills what it grows, and its memories are `Vec`s of the global
+            // allocator: private anonymous memory.
+            unsafe { crate::state::os::release_zero_pages(grown) };
+            left -= step;
+        }
+        Ok(())
     }
 
     fn pages(&self, m: Mem) -> u64 {

@@ -7,6 +7,7 @@
 
 mod dir;
 pub mod hash;
+pub(crate) mod os;
 mod page_file;
 mod values;
 

@@ -1,6 +1,6 @@
 //! Page files: a memory's bytes on disk, read through a memory mapping where the platform has
-//! one and through plain reads where it does not (WASI). The only platform-dependent code of
-//! the state layer lives here.
+//! one and through plain reads where it does not (WASI). The state layer's platform-dependent
+//! code lives here and in [`os`](super::os).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -93,7 +93,7 @@ pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
     };
     let extents: Option<Vec<(usize, usize)>> = match &view {
         #[cfg(target_os = "linux")]
-        PageView::Mapped(_) => data_extents(path, len),
+        PageView::Mapped(_) => super::os::data_extents(path, len),
         _ => None,
     };
     let Some(extents) = extents else {
@@ -116,40 +116,6 @@ pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
         }
     }
     Ok(out)
-}
-
-/// The data extents `[start, end)` of the first `len` bytes of the file at `path`, from
-/// `SEEK_DATA`/`SEEK_HOLE`; `None` where the file system does not report them (then the caller
-/// reads every page).
-#[cfg(target_os = "linux")]
-fn data_extents(path: &Path, len: usize) -> Option<Vec<(usize, usize)>> {
-    use std::os::fd::AsRawFd;
-    let file = File::open(path).ok()?;
-    let fd = file.as_raw_fd();
-    let mut extents = Vec::new();
-    let mut at: usize = 0;
-    while at < len {
-        // SAFETY: `fd` is an open descriptor owned by `file` for the whole loop; lseek has no
-        // memory effects.
-        let data = unsafe { libc::lseek(fd, at as libc::off_t, libc::SEEK_DATA) };
-        if data < 0 {
-            // ENXIO: no data at or after `at` (the rest is a hole); anything else: unsupported.
-            return (std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO))
-                .then_some(extents);
-        }
-        // SAFETY: as above.
-        let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
-        if hole <= data {
-            return None;
-        }
-        let (data, hole) = (data as usize, hole as usize);
-        if data >= len {
-            break;
-        }
-        extents.push((data, hole.min(len)));
-        at = hole;
-    }
-    Some(extents)
 }
 
 /// A page file opened for writing.
