@@ -345,7 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         } => {
             let module = crate::load::read_module(&input)?;
             let config = crate::instrument::Config::default()
-                .stable(StableMode::from(stable).into())
+                .stable(StableMode::from(stable))
                 .metering(!no_metering);
             let out = crate::instrument::instrument(&module, &config)?;
             std::fs::write(&output, &out.wasm).map_err(|source| Error::Io {

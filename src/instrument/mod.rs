@@ -60,14 +60,16 @@ pub mod names {
     pub const DIRTY_PREFIX: &str = "canister_vm:dirty:";
 }
 
-/// How the instrumented canister reaches stable memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the instrumented canister reaches stable memory (recorded in state directories and
+/// message logs as `"native"` / `"syscall"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StableMode {
     /// Stable memory is an injected memory64 memory; the `ic0.stable*` imports are replaced by
-    /// injected functions.
+    /// injected functions that reach it with plain Wasm (the default).
     #[default]
     Native,
-    /// The `ic0.stable*` imports stay host calls (the system-API baseline).
+    /// The `ic0.stable*` imports stay host calls to a host buffer (the system-API baseline).
     Syscall,
 }
 

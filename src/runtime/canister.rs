@@ -168,7 +168,7 @@ impl CanisterConfig {
 
     fn instrument_config(&self) -> instrument::Config {
         instrument::Config::default()
-            .stable(self.stable_mode.into())
+            .stable(self.stable_mode)
             .metering(self.metering)
             .stable_limit_pages(self.stable_limit_pages)
     }

@@ -14,6 +14,8 @@ mod values;
 pub use dir::{Changed, Checkpoint, CheckpointStats, Loaded, StateDir};
 pub use values::GlobalValue;
 
+pub use crate::instrument::StableMode;
+
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::ic0::HeapType;
@@ -60,26 +62,6 @@ impl SystemState {
             global_timer: 0,
             canister_version: 0,
             cycle_balance: DEFAULT_CYCLE_BALANCE,
-        }
-    }
-}
-
-/// How the canister reaches stable memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StableMode {
-    /// Stable memory is an injected memory64 memory reached with plain Wasm (the default).
-    #[default]
-    Native,
-    /// Stable memory is a host buffer reached through `ic0.stable*` host calls (the baseline).
-    Syscall,
-}
-
-impl From<StableMode> for crate::instrument::StableMode {
-    fn from(mode: StableMode) -> Self {
-        match mode {
-            StableMode::Native => crate::instrument::StableMode::Native,
-            StableMode::Syscall => crate::instrument::StableMode::Syscall,
         }
     }
 }
