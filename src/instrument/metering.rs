@@ -23,7 +23,10 @@
 //! the start of a `block`, to the end of a `loop` or to the end of a block no branch names, so
 //! those do not end a segment, and neither do calls (the callee returns to the next instruction).
 //! Each segment's static cost (the sum of [`cost::static_cost`] over its operators; segments
-//! costing 0 inject nothing) is charged at its start:
+//! costing 0 inject nothing) is charged at its start. A call of `ic0.stable64_read` or
+//! `ic0.stable64_write` whose length is an `i64.const` right before it adds its whole cost
+//! (`20 + len`, `stable::folded_call_cost`) to its segment; the stable-memory pass then charges
+//! nothing at that call site:
 //!
 //! ```wat
 //! global.get $counter  i64.const <cost>  i64.sub  global.set $counter
@@ -143,6 +146,9 @@ struct Facts {
     table64: Vec<bool>,
     /// Whether the module exports [`names::COUNTER`].
     exports_counter: bool,
+    /// Function indices of the `ic0.stable64_read`/`ic0.stable64_write` imports, whose calls
+    /// with a constant length are charged with their segment (see `stable::folded_call_cost`).
+    stable_read_write: Vec<u32>,
 }
 
 fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
@@ -167,6 +173,11 @@ fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
                     let import = import?;
                     match import.ty {
                         TypeRef::Func(ty) => {
+                            if import.module == "ic0"
+                                && super::stable::is_wide_read_write(import.name)
+                            {
+                                facts.stable_read_write.push(facts.imported_functions);
+                            }
                             if facts.trap_import.is_none()
                                 && import.module == names::HOST_MODULE
                                 && import.name == TRAP_IMPORT
@@ -454,6 +465,8 @@ impl Metering<'_> {
         };
         body.pieces.push(Piece::Segment(0));
         let mut calls_or_loops = false;
+        // The operand of an `i64.const` that is the previous operator.
+        let mut previous_const: Option<i64> = None;
         while !reader.eof() {
             let start = reader.original_position();
             let op = reader.read()?;
@@ -465,6 +478,17 @@ impl Metering<'_> {
                     offset: start,
                 })?;
             current.cost += u64::from(cost);
+            // A stable read/write with a constant length: its cost is a constant too.
+            if let Operator::Call { function_index } = op
+                && self.facts.stable_read_write.contains(&function_index)
+                && let Some(folded) = previous_const.and_then(super::stable::folded_call_cost)
+            {
+                current.cost += folded;
+            }
+            previous_const = match op {
+                Operator::I64Const { value } => Some(value),
+                _ => None,
+            };
             current.empty = false;
             calls_or_loops |= matches!(
                 op,

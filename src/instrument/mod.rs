@@ -33,6 +33,7 @@ pub mod nan;
 pub mod rules;
 mod sections;
 mod stable;
+pub use stable::fast_limit;
 mod summary;
 mod validate;
 
@@ -52,6 +53,10 @@ pub mod names {
     pub const STABLE_MEMORY: &str = "stable_memory";
     /// Export of the injected global holding the stable memory size in bytes.
     pub const STABLE_BYTES: &str = "canister_vm:stable_bytes";
+    /// Exported mutable i64 global (native mode): the fast path's bound, `stable_bytes - 7`, or
+    /// 0 while stable memory is empty; an 8-byte access at `off` is in bounds iff `off < it`.
+    /// Kept equal to `fast_limit(stable_bytes)` by the injected grow and by the host.
+    pub const STABLE_FAST_LIMIT: &str = "canister_vm:stable_fast_limit";
     /// Export of the instruction counter.
     pub const COUNTER: &str = "canister counter_instructions";
     /// Import module of the functions the host provides to injected code.

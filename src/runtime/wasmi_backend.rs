@@ -164,6 +164,7 @@ pub(crate) struct WasmiInstance {
     heap_map: Option<Memory>,
     stable_map: Option<Memory>,
     stable_bytes: Option<Global>,
+    fast_limit: Option<Global>,
     counter: Option<Global>,
     globals: Vec<(u32, Global)>,
 }
@@ -213,6 +214,7 @@ fn start(
     let heap_map = memory(&format!("{}0", names::DIRTY_PREFIX));
     let stable_map = stable_index.and_then(|k| memory(&format!("{}{k}", names::DIRTY_PREFIX)));
     let stable_bytes = instance.get_global(&store, names::STABLE_BYTES);
+    let fast_limit = instance.get_global(&store, names::STABLE_FAST_LIMIT);
     store.data_mut().heap = heap;
     store.data_mut().counter = counter;
     Ok(Ok(WasmiInstance {
@@ -227,6 +229,7 @@ fn start(
         heap_map,
         stable_map,
         stable_bytes,
+        fast_limit,
         counter,
         globals,
     }))
@@ -322,12 +325,16 @@ impl Instance for WasmiInstance {
     }
 
     fn set_stable_bytes(&mut self, bytes: i64) -> Result<(), String> {
-        match self.stable_bytes {
-            Some(g) => g
-                .set(&mut self.store, Val::I64(bytes))
-                .map_err(|e| e.to_string()),
-            None => Ok(()),
+        let limit = crate::instrument::fast_limit(bytes);
+        let mut result = Ok(());
+        for (global, value) in [(self.stable_bytes, bytes), (self.fast_limit, limit)] {
+            if let Some(g) = global
+                && let Err(e) = g.set(&mut self.store, Val::I64(value))
+            {
+                result = Err(e.to_string());
+            }
         }
+        result
     }
 
     fn call(&mut self, name: &str) -> Result<(), Trap> {

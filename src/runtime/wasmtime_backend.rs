@@ -213,6 +213,7 @@ pub(crate) struct WasmtimeInstance {
     heap_map: Option<Memory>,
     stable_map: Option<Memory>,
     stable_bytes: Option<Global>,
+    fast_limit: Option<Global>,
     counter: Option<Global>,
     globals: Vec<(u32, Global)>,
     /// The values of `globals`, read after every call and write (reading a wasmtime global needs
@@ -277,6 +278,7 @@ fn start(
     let stable_map = stable_index.and_then(|k| memory(&format!("{}{k}", names::DIRTY_PREFIX)));
     let counter = instance.get_global(&mut store, names::COUNTER);
     let stable_bytes = instance.get_global(&mut store, names::STABLE_BYTES);
+    let fast_limit = instance.get_global(&mut store, names::STABLE_FAST_LIMIT);
     store.data_mut().heap = heap;
     store.data_mut().counter = counter;
     let mut wasmtime = WasmtimeInstance {
@@ -291,6 +293,7 @@ fn start(
         heap_map,
         stable_map,
         stable_bytes,
+        fast_limit,
         counter,
         globals,
         values: Vec::new(),
@@ -386,12 +389,15 @@ impl Instance for WasmtimeInstance {
     }
 
     fn set_stable_bytes(&mut self, bytes: i64) -> Result<(), String> {
-        let result = match self.stable_bytes {
-            Some(g) => g
-                .set(&mut self.store, Val::I64(bytes))
-                .map_err(|e| format!("{e:#}")),
-            None => Ok(()),
-        };
+        let limit = crate::instrument::fast_limit(bytes);
+        let mut result = Ok(());
+        for (global, value) in [(self.stable_bytes, bytes), (self.fast_limit, limit)] {
+            if let Some(g) = global
+                && let Err(e) = g.set(&mut self.store, Val::I64(value))
+            {
+                result = Err(format!("{e:#}"));
+            }
+        }
         self.read_globals();
         result
     }
