@@ -1037,8 +1037,10 @@ turns the injected function into a few machine instructions, an interpreter disp
 reads (wasmi 2.0 vs wasmtime 48): empty iteration ~20 vs ~2 ns; host-call read ~42–58 vs
 ~14–21 ns; IC-style injected function ~46 vs ~8 ns; bare `i64.load` + `i64.store` ~31 vs
 ~3.4 ns; check + load + store inlined at the call site ~14–18 vs ~2.8 ns. Hence the instrumentation
-for an interpreter: a fast path for constant lengths 1/2/4/8 (and run-time length 8), the stable
-size in a global, one combined bounds check, no call on the fast path.
+for an interpreter: a fast path for constant lengths 1/2/4/8 (and run-time length 8), the bound
+kept in a global (`stable_bytes - 7`) so the stable check is one fused compare-and-branch, no call
+on the fast path, and a constant-length call's metering folded into its basic block's charge (no
+instruction executed for it at the call site).
 
 "#;
 
@@ -1057,12 +1059,15 @@ memories, plus the barrier's `memory.fill` of the byte map for writes).
 
 "#;
 
-const SUITE1_NOTES: &str = r#"Why the wasmi targets are hard: the native fast path still executes the metering charge (a
-global read-modify-write), the combined bounds check, the load/store pair and the write barrier's
-mark (for writes), each instruction an interpreter dispatch of 1–2 ns, against a host call whose
-own cost on wasmi is ~40–60 ns. The stand-alone kernels of DESIGN.md §3 (inline path ~14–18 ns,
-2.5–3x faster than the host call) paid neither metering nor the barrier. `read_dyn` (length in a
-local) adds the `len == 8` test. Bulk copies are `memcpy`-bound in both modes and on both engines:
+const SUITE1_NOTES: &str = r#"What the wasmi fast path executes per 8-byte access: two `local.set`s of the operands, one
+compare-and-branch against `$fast_limit` (plus one against `u32::MAX` for the wasm32 heap
+address), the load/store pair, a `br`, and the write barrier's marks for the page(s) the store
+wrote (the heap page for a read, the stable page for a write) — each an interpreter dispatch of
+1–2 ns, against a host call whose own cost on wasmi is ~40–60 ns. The metering charge of a
+constant-length call is folded into its basic block's charge by the metering pass, in both modes,
+so neither mode executes anything for it (which also made system-API mode's constant-length
+calls a little cheaper). `read_dyn` (length in a local) charges at the call site and adds the
+`len == 8` branch. Bulk copies are `memcpy`-bound in both modes and on both engines:
 a 1 MiB `memory.copy` on wasmi is one host-side copy, as on wasmtime, which is why the 1 MiB
 target compares the engines rather than the modes; per-copy dispatch costs show only at 4 KiB.
 
@@ -1143,16 +1148,16 @@ const SUITE4_INTRO: &str = r#"## 4. Checkpoint cost vs memory size (`benches/che
 
 A canister whose stable memory holds N bytes (every page written at install) runs an update that
 writes 8 bytes into each of 16 stable pages spread over the whole memory; the time is
-`PersistentCanister::update` — the message plus its checkpoint to the state directory on disk — so
-it measures whatever checkpoint implementation the checkout has (delta checkpoints, when they have
-landed, write only the dirty pages).
+`PersistentCanister::update` — the message plus its delta checkpoint to the state directory on
+disk (a write-ahead log of the dirty pages, fsynced, an atomic switch, then the pages written in
+place; README "State directory").
 
 "#;
 
 const SUITE4_NOTES: &str = r#"The message itself is the same at every size (16 stores); whatever grows with the memory is the
-persistence: a full rewrite (and any whole-memory copy, e.g. `Canister::to_state`) costs O(memory),
-a delta checkpoint O(dirty pages). The page cache absorbs writes, so the numbers measure
-copying and hashing more than the disk.
+persistence, and a delta checkpoint costs O(dirty pages): 17 pages (16 stable + 1 heap) are
+written at every size. What still grows with the memory is in the noise here (the byte maps read
+after the message, one byte per 4 KiB page). fsync dominates and varies with the disk.
 
 "#;
 
@@ -1175,22 +1180,26 @@ interpreter wins.
 
 const CLOSING: &str = r#"## Closing note: what would close the gaps
 
-- **8-byte stable access on wasmi (≥ 2x).** The remaining cost is in instructions executed per
-  access besides the load/store: the metering charge at every call site (could be folded into the
-  basic block's charge when the length is constant), the barrier's mark for writes (a stable
-  write's page could be marked once per basic block for same-base accesses, as heap stores are),
-  and the operand shuffling through scratch locals. Each removed instruction is ~1–2 ns.
+- **8-byte stable access on wasmi (≥ 2x).** Met since the fast path became one fused
+  compare-and-branch and constant-length charges were folded into the block's metering, with
+  little margin on this noisy machine. More would come from the barrier's marks (a stable write's
+  page could be marked once per basic block for same-base accesses, as heap stores are) and from
+  using the call's operand locals directly instead of copying them into scratch locals.
 - **Barrier overhead on StableBTreeMap inserts.** Elision across basic blocks (dominating marks of
   the same base and page), or marking per function for stack-pointer-relative stores (the shadow
   stack is the bulk of the heap stores of Rust canisters), would remove most marks that remain.
-- **Checkpoints.** Writing only the dirty pages (delta checkpoints) and never copying whole
-  memories on the message path makes the time independent of the memory size.
 - **StableBTreeMap native vs system-API.** Inline paths for run-time lengths 1, 2 and 4 as well
   as 8 (one `br_table` on the length), so that most of ic-stable-structures' calls avoid the
   injected general function.
-- **Cold start (≥ 30x).** Instrumentation dominates wasmi's cold start: each pass (exports,
-  metering, NaN canonicalization, stable, barrier) parses and re-encodes the whole module; fusing
-  them into one re-encoding pass, and caching the instrumented module by hash across restarts,
-  would bring wasmi's cold start close to its translation time. The measured module is the 540 KB
-  kv canister, not the 1.8 MB asset canister of the target; both sides scale with code size.
+- **Cold start (≥ 30x).** Instrumentation dominates wasmi's cold start: each pass parses and
+  re-encodes the whole module. Measured on kv (release, best of 15, by switching passes on one at
+  a time): validation, rules, host exports and the stable pass 9.8 ms; metering +19 ms; NaN
+  canonicalization +14 ms; the barrier +12 ms; 55 ms in all. Fusing the passes into one
+  re-encoding pass would bring instrumentation to about the cost of one pass (~10 ms), but even
+  then the target is out of reach with eager translation: wasmtime's 733 ms ÷ 30 leaves 24 ms,
+  and wasmi's eager translation of the instrumented kv alone takes 18 ms. Reaching 30x needs both
+  the fused pass and lazy translation (wasmi's `CompilationMode::LazyTranslation`, which the
+  runtime does not use so that a module is fully translated before it runs, DESIGN.md §10).
+  The measured module is the 540 KB kv canister, not the 1.8 MB asset canister of the target;
+  both sides scale with code size.
 "#;
