@@ -1086,7 +1086,13 @@ case, DESIGN.md §4), and a bubble sort of 1000 i32. Time per message.
 
 "#;
 
-const SUITE2_NOTES: &str = r#"How the fast-path share is counted: before measuring, the bench runs 20 `fill(100)` messages in
+const SUITE2_NOTES: &str = r#"**How stable these overheads are.** On this machine the kv overheads move by several points
+between runs, more than their confidence intervals say: two separate full-mode runs of only the
+wasmi kv rows (30 samples each; one on this code, one on a variant of the bulk-operator marks
+that was not kept) measured the native overhead at +24% and +28% and the system-API one at +16%
+and +13%. Read the wasmi ≤ 20% verdict for native mode as borderline, not as settled.
+
+How the fast-path share is counted: before measuring, the bench runs 20 `fill(100)` messages in
 system-API mode with counting host functions (every stable read/write reaches the host, with its
 length), then the same 20 messages in native mode on a *counting build*: the instrumented module
 rewritten so that the injected general `stable*_read/write` functions increment an exported
@@ -1196,8 +1202,8 @@ const CLOSING: &str = r#"## Closing note: what would close the gaps
   a time): validation, rules, host exports and the stable pass 9.8 ms; metering +19 ms; NaN
   canonicalization +14 ms; the barrier +12 ms; 55 ms in all. Fusing the passes into one
   re-encoding pass would bring instrumentation to about the cost of one pass (~10 ms), but even
-  then the target is out of reach with eager translation: wasmtime's 733 ms ÷ 30 leaves 24 ms,
-  and wasmi's eager translation of the instrumented kv alone takes 18 ms. Reaching 30x needs both
+  then the target is out of reach with eager translation: wasmtime's ~700 ms ÷ 30 leaves ~23 ms,
+  and wasmi's eager translation of the instrumented kv alone takes ~18 ms. Reaching 30x needs both
   the fused pass and lazy translation (wasmi's `CompilationMode::LazyTranslation`, which the
   runtime does not use so that a module is fully translated before it runs, DESIGN.md §10).
   The measured module is the 540 KB kv canister, not the 1.8 MB asset canister of the target;
