@@ -1018,9 +1018,8 @@ fn lock_version(root: &Path, package: &str) -> String {
 
 const INTRO: &str = r#"Reproduce with `cargo xtask bench --quick` (under 10 minutes on this 2-core machine with warm
 builds; the time of this run is in the table above) or `cargo xtask bench` (the full run: 30
-samples and 5 s of measurement per benchmark, about 100 benchmarks, estimated at 20–30 minutes
-with warm builds from those settings — not yet timed on this machine; the wasmtime build of a cold
-target directory adds ~8–15 minutes). Both honour `CARGO_TARGET_DIR`;
+samples and 5 s of measurement per benchmark, about 90 benchmarks: 13.4 minutes on this machine
+with warm builds; the wasmtime build of a cold target directory adds ~8–15 minutes). Both honour `CARGO_TARGET_DIR`;
 `--report-only` regenerates this file from the last results. The suites are in `benches/`, one
 file per concern, with their kernels in `benches/wat/`; CI builds them (clippy `--all-targets`)
 but does not run them.
@@ -1090,7 +1089,9 @@ const SUITE2_NOTES: &str = r#"**How stable these overheads are.** On this machin
 between runs, more than their confidence intervals say: two separate full-mode runs of only the
 wasmi kv rows (30 samples each; one on this code, one on a variant of the bulk-operator marks
 that was not kept) measured the native overhead at +24% and +28% and the system-API one at +16%
-and +13%. Read the wasmi ≤ 20% verdict for native mode as borderline, not as settled.
+and +13%. Read the wasmi ≤ 20% verdicts as borderline either way, not as settled. A negative
+overhead (the wasmtime system-API row of some runs, whose "barrier off" column then has a wide
+interval) is such noise, not a barrier that makes code faster.
 
 How the fast-path share is counted: before measuring, the bench runs 20 `fill(100)` messages in
 system-API mode with counting host functions (every stable read/write reaches the host, with its
@@ -1186,11 +1187,13 @@ interpreter wins.
 
 const CLOSING: &str = r#"## Closing note: what would close the gaps
 
-- **8-byte stable access on wasmi (≥ 2x).** Met since the fast path became one fused
-  compare-and-branch and constant-length charges were folded into the block's metering, with
-  little margin on this noisy machine. More would come from the barrier's marks (a stable write's
-  page could be marked once per basic block for same-base accesses, as heap stores are) and from
-  using the call's operand locals directly instead of copying them into scratch locals.
+- **8-byte stable access on wasmi (≥ 2x).** At the line since the fast path became one fused
+  compare-and-branch and constant-length charges were folded into the block's metering: reads
+  ~2.15x, writes between 1.99x and 2.13x across the runs of this commit (the write pays the
+  barrier's two marks of the stable page, a memory64 address shifted and wrapped). More would
+  come from the barrier's marks (a stable write's page could be marked once per basic block for
+  same-base accesses, as heap stores are) and from using the call's operand locals directly
+  instead of copying them into scratch locals.
 - **Barrier overhead on StableBTreeMap inserts.** Elision across basic blocks (dominating marks of
   the same base and page), or marking per function for stack-pointer-relative stores (the shadow
   stack is the bulk of the heap stores of Rust canisters), would remove most marks that remain.
