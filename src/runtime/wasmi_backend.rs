@@ -273,6 +273,17 @@ impl Instance for WasmiInstance {
         // resident. Growing in steps and giving each step's (zero) pages back to the OS keeps
         // restoring a large, mostly-zero memory from making all of it resident.
         const STEP: u64 = 256; // 64 KiB pages: 16 MiB
+        // All or nothing, like one `grow`: a memory that cannot take `delta` is left alone.
+        let size = memory.size(&self.store);
+        let max = memory.ty(&self.store).maximum();
+        if size
+            .checked_add(delta)
+            .is_none_or(|new| max.is_some_and(|max| new > max))
+        {
+            return Err(format!(
+                "cannot grow a memory of {size} pages by {delta} (maximum {max:?})"
+            ));
+        }
         let mut left = delta;
         while left > 0 {
             let step = left.min(STEP);
