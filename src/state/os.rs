@@ -2,13 +2,11 @@
 //! of a sparse file, and giving back pages known to hold only zeros. Linux has both; elsewhere
 //! (other Unixes, WASI) the portable fallbacks apply: read every page, keep every page.
 
-use std::path::Path;
-
 /// The data extents `[start, end)` of the first `len` bytes of the file at `path`, from
 /// `SEEK_DATA`/`SEEK_HOLE`; `None` where the file system does not report them (then the caller
 /// reads every page).
 #[cfg(target_os = "linux")]
-pub(crate) fn data_extents(path: &Path, len: usize) -> Option<Vec<(usize, usize)>> {
+pub(crate) fn data_extents(path: &std::path::Path, len: usize) -> Option<Vec<(usize, usize)>> {
     use std::os::fd::AsRawFd;
     let file = std::fs::File::open(path).ok()?;
     let fd = file.as_raw_fd();
@@ -38,9 +36,10 @@ pub(crate) fn data_extents(path: &Path, len: usize) -> Option<Vec<(usize, usize)
     Some(extents)
 }
 
-/// See the Linux version: no extents are known here.
-#[cfg(not(target_os = "linux"))]
-pub(crate) fn data_extents(_path: &Path, _len: usize) -> Option<Vec<(usize, usize)>> {
+/// See the Linux version: no extents are known here (WASI has no mapped page files, so it
+/// never asks).
+#[cfg(all(not(target_os = "linux"), not(target_os = "wasi")))]
+pub(crate) fn data_extents(_path: &std::path::Path, _len: usize) -> Option<Vec<(usize, usize)>> {
     None
 }
 

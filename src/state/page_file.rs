@@ -92,7 +92,7 @@ pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
         })
     };
     let extents: Option<Vec<(usize, usize)>> = match &view {
-        #[cfg(target_os = "linux")]
+        #[cfg(not(target_os = "wasi"))]
         PageView::Mapped(_) => super::os::data_extents(path, len),
         _ => None,
     };

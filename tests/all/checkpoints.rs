@@ -246,6 +246,7 @@ fn cli_peak_rss(args: &[&str]) -> (i32, String, u64) {
     (code, stderr, usage.ru_maxrss as u64 * 1024)
 }
 
+#[cfg(target_os = "linux")]
 const RSS_PROBE_ENV: &str = "CANISTER_VM_RSS_PROBE_ARGS";
 
 /// The probe of the resident-memory test: runs `canister-vm` with the arguments named by the
