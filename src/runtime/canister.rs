@@ -14,7 +14,9 @@ use super::ic0::HeapType;
 use super::ic0::api::{EntryPoint, HostTrap, Ic0, MessageContext, Response, WASM_PAGE_SIZE};
 use crate::error::{Error, StateError};
 use crate::instrument::{self, InjectedTrap};
-use crate::state::{ANONYMOUS, CanisterState, Clock, GlobalValue, StableMode, SystemState};
+use crate::state::{
+    ANONYMOUS, CanisterState, Clock, GlobalValue, NonZeroPages, StableMode, SystemState,
+};
 
 /// IC reject codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -435,7 +437,7 @@ impl Canister {
             clock,
             committed: Committed::default(),
         };
-        canister.set_stable(&stable)?;
+        canister.set_stable(&stable, None)?;
         canister.reset_committed()?;
         Ok(canister)
     }
@@ -466,7 +468,7 @@ impl Canister {
         self.take_dirty();
         // Sparse copies: zero pages of the committed copies stay unallocated.
         let copy = |bytes: &[u8]| {
-            crate::state::sparse_copy(bytes)
+            crate::state::sparse_copy(bytes, None)
                 .map_err(|why| Error::State(StateError::Restore { why }))
         };
         let heap = copy(self.heap())?;
@@ -475,6 +477,16 @@ impl Canister {
         self.committed.heap = heap;
         self.committed.stable = stable;
         Ok(())
+    }
+
+    /// [`reset_committed`](Self::reset_committed) when the live memories are known to equal
+    /// `heap` and `stable`, whose only non-zero pages are `nonzero`: the buffers become the
+    /// committed copies and only the listed pages are hashed. O(non-zero pages).
+    fn reset_committed_to(&mut self, heap: Vec<u8>, stable: Vec<u8>, nonzero: &NonZeroPages) {
+        self.take_dirty();
+        self.committed.hash = crate::state::hash::StateHash::from_nonzero(&heap, &stable, nonzero);
+        self.committed.heap = heap;
+        self.committed.stable = stable;
     }
 
     /// Reads and clears the dirty pages of heap and stable memory.
@@ -603,6 +615,26 @@ impl Canister {
 
     /// Rebuilds a canister from a saved state.
     pub fn from_state(state: CanisterState, config: CanisterConfig) -> Result<Canister, Error> {
+        Self::rebuild(state, None, config)
+    }
+
+    /// Rebuilds a canister from a saved state whose only non-zero memory pages are `nonzero`
+    /// (as [`StateDir::load_checked`](crate::state::StateDir::load_checked) reports them):
+    /// restoring and hashing touch only those pages, so opening a large, mostly-zero canister
+    /// costs O(pages written) rather than O(memory size).
+    pub fn from_sparse_state(
+        state: CanisterState,
+        nonzero: &NonZeroPages,
+        config: CanisterConfig,
+    ) -> Result<Canister, Error> {
+        Self::rebuild(state, Some(nonzero), config)
+    }
+
+    fn rebuild(
+        state: CanisterState,
+        nonzero: Option<&NonZeroPages>,
+        config: CanisterConfig,
+    ) -> Result<Canister, Error> {
         let config = config.stable_mode(state.stable_mode);
         let restore_err = |why: String| Error::State(StateError::Restore { why });
         let mut canister =
@@ -615,13 +647,29 @@ impl Canister {
                 "the heap type differs from the module's".into(),
             ));
         }
-        canister.restore(&Snapshot {
-            heap: state.heap,
-            stable: state.stable,
-            globals: state.globals,
-            system: canister.system().clone(),
-        })?;
-        canister.reset_committed()?;
+        // A fresh instance: memories hold at most their initial sizes, so they are filled in
+        // place (no re-instantiation).
+        if canister.instance.memory(Mem::Heap).is_some() {
+            canister.fill_memory(
+                Mem::Heap,
+                Mem::HeapMap,
+                &state.heap,
+                nonzero.map(|n| &n.heap[..]),
+            )?;
+        }
+        canister.set_stable(&state.stable, nonzero.map(|n| &n.stable[..]))?;
+        canister.restore_globals(&state.globals)?;
+        // The live memories now equal the state's (fill_memory and set_stable write every
+        // non-zero page and check sizes); a heap-less module keeps an empty heap.
+        match nonzero {
+            Some(nonzero)
+                if canister.heap().len() == state.heap.len()
+                    && canister.stable().len() == state.stable.len() =>
+            {
+                canister.reset_committed_to(state.heap, state.stable, nonzero)
+            }
+            _ => canister.reset_committed()?,
+        }
         Ok(canister)
     }
 
@@ -729,8 +777,15 @@ impl Canister {
     }
 
     /// Grows `memory` to `bytes.len()` bytes (never shrinks) and writes `bytes` at 0; grows the
-    /// write barrier's byte map `map` with it.
-    fn fill_memory(&mut self, memory: Mem, map: Mem, bytes: &[u8]) -> Result<(), Error> {
+    /// write barrier's byte map `map` with it. With `nonzero` (the only non-zero pages of
+    /// `bytes`), the part the growth added (zero) is written only at those pages.
+    fn fill_memory(
+        &mut self,
+        memory: Mem,
+        map: Mem,
+        bytes: &[u8],
+        nonzero: Option<&[u64]>,
+    ) -> Result<(), Error> {
         let restore_err = |why: String| Error::State(StateError::Restore { why });
         let current = self.instance.memory(memory).map_or(0, |m| m.len()) as u64;
         let want = bytes.len() as u64;
@@ -758,19 +813,29 @@ impl Canister {
         if let Some(data) = self.instance.memory_mut(memory) {
             // Page by page, writing only pages that differ: restoring a mostly-zero memory into
             // a fresh (zero) one leaves its zero pages untouched, and not resident.
-            for (dst, src) in data[..bytes.len()]
-                .chunks_mut(crate::state::hash::PAGE_SIZE)
-                .zip(bytes.chunks(crate::state::hash::PAGE_SIZE))
+            let compared = match nonzero {
+                Some(_) => current as usize,
+                None => bytes.len(),
+            };
+            for (dst, src) in data[..compared]
+                .chunks_mut(PAGE)
+                .zip(bytes[..compared].chunks(PAGE))
             {
                 if dst != src {
                     dst.copy_from_slice(src);
                 }
             }
+            if let Some(pages) = nonzero {
+                // Memory added by the growth reads zero: only the non-zero pages past the
+                // initial size need writing.
+                let first = pages.partition_point(|&p| (p as usize) * PAGE < compared);
+                crate::state::copy_listed_pages(&mut data[..bytes.len()], bytes, &pages[first..]);
+            }
         }
         Ok(())
     }
 
-    fn set_stable(&mut self, stable: &[u8]) -> Result<(), Error> {
+    fn set_stable(&mut self, stable: &[u8], nonzero: Option<&[u64]>) -> Result<(), Error> {
         if self.native_stable() {
             // Native mode: a Wasm memory cannot shrink; `restore` re-instantiates instead.
             if stable.len() < self.stable().len() {
@@ -778,13 +843,13 @@ impl Canister {
                     why: "stable memory cannot shrink in place".into(),
                 }));
             }
-            self.fill_memory(Mem::Stable, Mem::StableMap, stable)?;
+            self.fill_memory(Mem::Stable, Mem::StableMap, stable, nonzero)?;
             self.instance
                 .set_stable_bytes(stable.len() as i64)
                 .map_err(|why| Error::State(StateError::Restore { why }))?;
         } else {
             // A sparse copy: a mostly-zero stable memory stays mostly unallocated.
-            self.instance.ic0_mut().stable = crate::state::sparse_copy(stable)
+            self.instance.ic0_mut().stable = crate::state::sparse_copy(stable, nonzero)
                 .map_err(|why| Error::State(StateError::Restore { why }))?;
         }
         Ok(())
@@ -801,9 +866,9 @@ impl Canister {
             *self = self.reinstantiate(snap.system.clone())?;
         }
         if self.instance.memory(Mem::Heap).is_some() {
-            self.fill_memory(Mem::Heap, Mem::HeapMap, &snap.heap)?;
+            self.fill_memory(Mem::Heap, Mem::HeapMap, &snap.heap, None)?;
         }
-        self.set_stable(&snap.stable)?;
+        self.set_stable(&snap.stable, None)?;
         self.restore_globals(&snap.globals)?;
         self.instance.ic0_mut().system = snap.system.clone();
         Ok(())

@@ -91,7 +91,7 @@ impl PersistentCanister {
     pub fn open(dir: &Path, config: CanisterConfig) -> Result<PersistentCanister, Error> {
         let dir = StateDir::new(dir);
         let loaded = dir.load_checked()?;
-        let canister = Canister::from_state(loaded.state, config)?;
+        let canister = Canister::from_sparse_state(loaded.state, &loaded.nonzero, config)?;
         if let Some(expected) = loaded.state_hash {
             let got = canister.state_hash();
             if got != expected {

@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use super::hash::{Hash, PAGE_SIZE};
 use super::page_file::{PageView, PageWriter, read_memory};
-use super::{CanisterState, Clock, GlobalValue, StableMode, SystemState, sha256_hex};
+use super::{CanisterState, Clock, GlobalValue, NonZeroPages, StableMode, SystemState, sha256_hex};
 use crate::error::{Error, StateError};
 use crate::runtime::ic0::HeapType;
 
@@ -136,6 +136,8 @@ pub struct Loaded {
     pub number: u64,
     /// The state hash recorded by the checkpoint, if any.
     pub state_hash: Option<Hash>,
+    /// The pages of `state`'s memories that are not zero.
+    pub nonzero: NonZeroPages,
 }
 
 /// A canister's state directory.
@@ -417,6 +419,10 @@ impl StateDir {
         self.recover(&m)?;
         let heap = read_memory(&self.path.join(HEAP_FILE), m.heap_bytes)?;
         let stable = read_memory(&self.path.join(STABLE_FILE), m.stable_bytes)?;
+        let nonzero = NonZeroPages {
+            heap: heap.nonzero,
+            stable: stable.nonzero,
+        };
         let wasm = self.read_module(&m.module_sha256)?;
         let state_hash = match &m.state_hash {
             None => None,
@@ -436,14 +442,15 @@ impl StateDir {
                 wasm,
                 stable_mode: m.stable_mode,
                 heap_type: m.heap_type,
-                heap,
-                stable,
+                heap: heap.bytes,
+                stable: stable.bytes,
                 globals: m.globals,
                 system: m.system,
                 clock: m.clock,
             },
             number: m.number,
             state_hash,
+            nonzero,
         })
     }
 

@@ -143,20 +143,62 @@ pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) -> Result<(), std::collections
 
 /// Copies `bytes` into a fresh zeroed buffer, writing only its non-zero 4 KiB pages: the OS maps
 /// the untouched (zero) pages lazily, so copying a mostly-zero memory costs resident memory only
-/// for its non-zero pages. Fails with a message if the allocation fails.
-pub fn sparse_copy(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// for its non-zero pages. With `nonzero` (ascending page indices; every other page of `bytes`
+/// is zero) only those pages are read. Fails with a message if the allocation fails.
+pub fn sparse_copy(bytes: &[u8], nonzero: Option<&[u64]>) -> Result<Vec<u8>, String> {
+    let mut out = zeroed(bytes.len())?;
+    match nonzero {
+        None => copy_nonzero_pages(&mut out, bytes, 0, &mut Vec::new()),
+        Some(pages) => copy_listed_pages(&mut out, bytes, pages),
+    }
+    Ok(out)
+}
+
+/// Copies the 4 KiB pages `pages` (page indices; those past the end are ignored) of `src` into
+/// `dst`, which has the same length.
+pub(crate) fn copy_listed_pages(dst: &mut [u8], src: &[u8], pages: &[u64]) {
+    for &p in pages {
+        let start = (p as usize).saturating_mul(hash::PAGE_SIZE);
+        if start >= src.len() {
+            continue;
+        }
+        let end = (start + hash::PAGE_SIZE).min(src.len());
+        dst[start..end].copy_from_slice(&src[start..end]);
+    }
+}
+
+/// A zeroed buffer of `len` bytes that the OS maps lazily.
+fn zeroed(len: usize) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    grow_zeroed(&mut out, bytes.len())
-        .map_err(|_| format!("cannot allocate {} bytes", bytes.len()))?;
-    for (dst, src) in out
+    grow_zeroed(&mut out, len).map_err(|_| format!("cannot allocate {len} bytes"))?;
+    Ok(out)
+}
+
+/// Copies the non-zero 4 KiB pages of `src` into `dst` (same length, zero), appending their page
+/// indices (counted from `first_page`) to `nonzero`.
+fn copy_nonzero_pages(dst: &mut [u8], src: &[u8], first_page: usize, nonzero: &mut Vec<u64>) {
+    for (i, (dst, src)) in dst
         .chunks_mut(hash::PAGE_SIZE)
-        .zip(bytes.chunks(hash::PAGE_SIZE))
+        .zip(src.chunks(hash::PAGE_SIZE))
+        .enumerate()
     {
         if src.iter().any(|&b| b != 0) {
             dst.copy_from_slice(src);
+            nonzero.push((first_page + i) as u64);
         }
     }
-    Ok(out)
+}
+
+/// Which 4 KiB pages of the heap and of stable memory may hold non-zero bytes, as ascending
+/// page indices; every page not listed is zero. Reading page files finds them at no extra cost
+/// (only their data extents are read), and restoring and hashing a large, mostly-zero memory
+/// then touch only these pages: opening a canister costs O(pages written), not O(memory size).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NonZeroPages {
+    /// Heap pages.
+    pub heap: Vec<u64>,
+    /// Stable memory pages.
+    pub stable: Vec<u64>,
 }
 
 /// SHA-256 of `bytes`, lowercase hex.

@@ -66,12 +66,20 @@ impl PageView {
     }
 }
 
+/// A memory read from a page file: its bytes and which of its 4 KiB pages are non-zero.
+pub(crate) struct MemoryImage {
+    /// The bytes, in a buffer whose zero pages were never written (the OS maps them lazily).
+    pub(crate) bytes: Vec<u8>,
+    /// The non-zero pages, ascending; every other page is zero.
+    pub(crate) nonzero: Vec<u64>,
+}
+
 /// Copies the first `len` bytes of a page file into a new zeroed buffer, touching only the
 /// non-zero pages of the destination: a mostly-zero (sparse) memory stays mostly unallocated.
 /// Where the file system reports a sparse file's data extents (Linux `SEEK_DATA`/`SEEK_HOLE`),
 /// only the extents are read: the holes are never mapped in, so opening a canister costs
-/// resident memory and I/O for the pages it wrote, not for its memory size.
-pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
+/// resident memory, I/O and CPU for the pages it wrote, not for its memory size.
+pub(crate) fn read_memory(path: &Path, len: u64) -> Result<MemoryImage, Error> {
     let view = PageView::open(path)?;
     let src = view.bytes();
     if (src.len() as u64) < len {
@@ -96,26 +104,25 @@ pub(crate) fn read_memory(path: &Path, len: u64) -> Result<Vec<u8>, Error> {
         PageView::Mapped(_) => super::os::data_extents(path, len),
         _ => None,
     };
-    let Some(extents) = extents else {
-        return super::sparse_copy(&src[..len]).map_err(restore_err);
-    };
-    let mut out = Vec::new();
-    super::grow_zeroed(&mut out, len)
-        .map_err(|_| restore_err(format!("cannot allocate {len} bytes")))?;
+    let extents = extents.unwrap_or_else(|| vec![(0, len)]);
+    let mut bytes = super::zeroed(len).map_err(restore_err)?;
+    let mut nonzero = Vec::new();
     for (start, end) in extents {
         // Extents are page-aligned on every file system that reports them; round anyway.
         let start = start / PAGE_SIZE * PAGE_SIZE;
         let end = end.min(len);
-        for (dst, src) in out[start..end]
-            .chunks_mut(PAGE_SIZE)
-            .zip(src[start..end].chunks(PAGE_SIZE))
-        {
-            if src.iter().any(|&b| b != 0) {
-                dst.copy_from_slice(src);
-            }
+        if start < end {
+            super::copy_nonzero_pages(
+                &mut bytes[start..end],
+                &src[start..end],
+                start / PAGE_SIZE,
+                &mut nonzero,
+            );
         }
     }
-    Ok(out)
+    // Rounding can start two extents in one page.
+    nonzero.dedup();
+    Ok(MemoryImage { bytes, nonzero })
 }
 
 /// A page file opened for writing.
