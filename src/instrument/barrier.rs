@@ -806,9 +806,14 @@ impl Barrier<'_> {
             groups: Vec::new(),
             marks: Vec::new(),
         };
+        // The operators with their byte ranges, read once for both passes.
+        let mut ops = Vec::new();
         let mut reader = func.get_operators_reader()?;
         while !reader.eof() {
-            planner.step(&reader.read()?);
+            let start = reader.original_position();
+            let op = reader.read()?;
+            planner.step(&op);
+            ops.push((op, start, reader.original_position()));
         }
         let marks = match self.elision {
             true => planner.marks,
@@ -824,12 +829,9 @@ impl Barrier<'_> {
         let bytes = func.as_bytes();
         let base = func.range().start;
         let mut out = Out(Vec::with_capacity(bytes.len() + bytes.len() / 2));
-        let mut reader = func.get_operators_reader()?;
         let mut stores = marks.iter();
-        while !reader.eof() {
-            let start = reader.original_position() - base;
-            let op = reader.read()?;
-            let raw = &bytes[start..reader.original_position() - base];
+        for (op, start, end) in ops {
+            let raw = &bytes[start - base..end - base];
             if let Some(s) = store_of(&op) {
                 match stores.next().copied().unwrap_or(Mark::Own) {
                     Mark::Elided => {

@@ -2,7 +2,7 @@
 //! can save and restore them (DESIGN.md §2, "Who owns the bytes").
 
 use wasm_encoder::reencode::{self, Reencode};
-use wasm_encoder::{ExportKind, ExportSection, Module, SectionId};
+use wasm_encoder::{CodeSection, ExportKind, ExportSection, Module, SectionId};
 
 use super::validate::ModuleInfo;
 use super::{InstrumentError, Summary, names};
@@ -33,6 +33,16 @@ impl Reencode for AddExports {
     ) -> Result<(), reencode::Error<Self::Error>> {
         reencode::utils::parse_export_section(self, exports, section)?;
         self.append(exports);
+        Ok(())
+    }
+
+    /// Function bodies are copied as they are: no index changes, so nothing to re-encode.
+    fn parse_function_body(
+        &mut self,
+        code: &mut CodeSection,
+        func: wasmparser::FunctionBody<'_>,
+    ) -> Result<(), reencode::Error<Self::Error>> {
+        code.raw(func.as_bytes());
         Ok(())
     }
 

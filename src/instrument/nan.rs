@@ -244,7 +244,9 @@ impl Reencode for Nan<'_> {
             }
         }
         if cuts.is_empty() {
-            return reencode::utils::parse_function_body(self, code, func);
+            // The pass changes no index: a body with nothing to canonicalize is copied as is.
+            code.raw(func.as_bytes());
+            return Ok(());
         }
 
         let mut locals = Vec::new();

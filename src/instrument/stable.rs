@@ -818,92 +818,131 @@ impl StablePass {
                     .map_err(|e| InstrumentError::Encode(e.to_string()))?,
             ));
         }
-        // Does the body call a stable read/write? Then it gets scratch locals.
+        // Scratch locals (three i64, one i32) follow the declared ones; they are declared only
+        // if the body calls a stable read/write, which the emitting loop below finds out, so the
+        // code is emitted first and the locals put in front of it afterwards.
+        let (s64a, s64b, s64c, s32) = (count, count + 1, count + 2, count + 3);
         let mut needs_scratch = false;
+        let mut f = Function::new(Vec::<(u32, ValType)>::new());
+        // Operators are copied as raw byte ranges; only calls to stable functions and the
+        // operators that name a function (whose indices move with the removed imports) are
+        // re-encoded.
+        let bytes = body.as_bytes();
+        let base = body.range().start;
         let mut reader = body.get_operators_reader()?;
+        let mut copied = reader.original_position();
+        let raw_to = |f: &mut Function, copied: &mut usize, to: usize| {
+            let raw = bytes.get(*copied - base..to - base).ok_or_else(|| {
+                InstrumentError::Encode(format!(
+                    "operator bytes {copied:#x}..{to:#x} outside the body"
+                ))
+            })?;
+            f.raw(raw.iter().copied());
+            *copied = to;
+            Ok::<(), InstrumentError>(())
+        };
+        // The `i64.const` just before the current operator: (value, its offset).
+        let mut last_const: Option<(i64, usize)> = None;
         while !reader.eof() {
-            if let Operator::Call { function_index } = reader.read()?
-                && matches!(
-                    self.stable_calls.get(&function_index),
-                    Some((_, Target::ReadWrite { .. }))
-                )
-            {
-                needs_scratch = true;
-                break;
+            let at = reader.original_position();
+            let op = reader.read()?;
+            let after = reader.original_position();
+            let previous_const = last_const.take();
+            match op {
+                Operator::Call { function_index } => {
+                    let new_index = self.func_map[function_index as usize];
+                    let Some(&(_, target)) = self.stable_calls.get(&function_index) else {
+                        if new_index != function_index {
+                            raw_to(&mut f, &mut copied, at)?;
+                            f.instruction(&I::Call(new_index));
+                            copied = after;
+                        }
+                        continue;
+                    };
+                    // A constant length right before the call is taken out of the raw copy.
+                    let mut pending = match previous_const {
+                        Some((c, start)) => {
+                            raw_to(&mut f, &mut copied, start)?;
+                            Some(c)
+                        }
+                        None => {
+                            raw_to(&mut f, &mut copied, at)?;
+                            None
+                        }
+                    };
+                    copied = after;
+                    needs_scratch |= matches!(target, Target::ReadWrite { .. });
+                    match target {
+                        Target::ReadWrite { write, wide: true }
+                            if self.native()
+                                && self.has_heap
+                                && matches!(pending, Some(1 | 2 | 4 | 8)) =>
+                        {
+                            let len = pending.take().expect("checked");
+                            self.fast_path(&mut f, write, len, new_index, (s64a, s64b));
+                            self.fast_paths += 1;
+                            continue;
+                        }
+                        Target::ReadWrite { write, wide: true }
+                            if self.native() && self.has_heap && pending.is_none() =>
+                        {
+                            // A run-time length: 8 bytes (the commonest length of stable
+                            // structures' headers and keys) takes the inline path, anything
+                            // else the call.
+                            self.charge_dynamic(&mut f, s64c, s32, true);
+                            f.instruction(&I::LocalSet(s64c));
+                            f.instruction(&I::LocalSet(s64b));
+                            f.instruction(&I::LocalSet(s64a));
+                            self.fast_core(&mut f, write, 8, new_index, (s64a, s64b), Some(s64c));
+                            self.dynamic_fast_paths += 1;
+                            continue;
+                        }
+                        Target::ReadWrite { wide, .. } => {
+                            let folded = wide && pending.and_then(folded_call_cost).is_some();
+                            if let Some(c) = pending.take() {
+                                f.instruction(&I::I64Const(c));
+                            }
+                            if !folded {
+                                self.charge_dynamic(&mut f, s64a, s32, wide);
+                            }
+                        }
+                        Target::Other => {
+                            if let Some(c) = pending.take() {
+                                f.instruction(&I::I64Const(c));
+                            }
+                        }
+                    }
+                    f.instruction(&I::Call(new_index));
+                }
+                Operator::ReturnCall { function_index } => {
+                    let new_index = self.func_map[function_index as usize];
+                    if new_index != function_index {
+                        raw_to(&mut f, &mut copied, at)?;
+                        f.instruction(&I::ReturnCall(new_index));
+                        copied = after;
+                    }
+                }
+                Operator::RefFunc { function_index } => {
+                    let new_index = self.func_map[function_index as usize];
+                    if new_index != function_index {
+                        raw_to(&mut f, &mut copied, at)?;
+                        f.instruction(&I::RefFunc(new_index));
+                        copied = after;
+                    }
+                }
+                Operator::I64Const { value } => last_const = Some((value, at)),
+                _ => {}
             }
         }
-        let (s64a, s64b, s64c, s32) = (count, count + 1, count + 2, count + 3);
+        raw_to(&mut f, &mut copied, reader.original_position())?;
         if needs_scratch {
             locals.push((3, ValType::I64));
             locals.push((1, ValType::I32));
         }
+        let code = f.into_raw_body();
         let mut f = Function::new(locals);
-        let mut reader = body.get_operators_reader()?;
-        let mut pending: Option<i64> = None; // a delayed i64.const
-        while !reader.eof() {
-            let op = reader.read()?;
-            if let Operator::Call { function_index } = op
-                && let Some(&(_, target)) = self.stable_calls.get(&function_index)
-            {
-                let new_index = self.func_map[function_index as usize];
-                match target {
-                    Target::ReadWrite { write, wide: true }
-                        if self.native()
-                            && self.has_heap
-                            && matches!(pending, Some(1 | 2 | 4 | 8)) =>
-                    {
-                        let len = pending.take().expect("checked");
-                        self.fast_path(&mut f, write, len, new_index, (s64a, s64b));
-                        self.fast_paths += 1;
-                        continue;
-                    }
-                    Target::ReadWrite { write, wide: true }
-                        if self.native() && self.has_heap && pending.is_none() =>
-                    {
-                        // A run-time length: 8 bytes (the commonest length of stable
-                        // structures' headers and keys) takes the inline path, anything else
-                        // the call.
-                        self.charge_dynamic(&mut f, s64c, s32, true);
-                        f.instruction(&I::LocalSet(s64c));
-                        f.instruction(&I::LocalSet(s64b));
-                        f.instruction(&I::LocalSet(s64a));
-                        self.fast_core(&mut f, write, 8, new_index, (s64a, s64b), Some(s64c));
-                        self.dynamic_fast_paths += 1;
-                        continue;
-                    }
-                    Target::ReadWrite { wide, .. } => {
-                        let folded = wide && pending.and_then(folded_call_cost).is_some();
-                        if let Some(c) = pending.take() {
-                            f.instruction(&I::I64Const(c));
-                        }
-                        if !folded {
-                            self.charge_dynamic(&mut f, s64a, s32, wide);
-                        }
-                    }
-                    Target::Other => {
-                        if let Some(c) = pending.take() {
-                            f.instruction(&I::I64Const(c));
-                        }
-                    }
-                }
-                f.instruction(&I::Call(new_index));
-                continue;
-            }
-            if let Some(c) = pending.take() {
-                f.instruction(&I::I64Const(c));
-            }
-            if let Operator::I64Const { value } = op {
-                pending = Some(value);
-                continue;
-            }
-            let ins = self
-                .instruction(op)
-                .map_err(|e| InstrumentError::Encode(e.to_string()))?;
-            f.instruction(&ins);
-        }
-        if let Some(c) = pending.take() {
-            f.instruction(&I::I64Const(c));
-        }
+        // `code` starts with the empty locals vector (one 0 byte) of the temporary function.
+        f.raw(code[1..].iter().copied());
         Ok(f)
     }
 }
