@@ -370,16 +370,18 @@ impl Canister {
         controller: Vec<u8>,
     ) -> Result<Result<Canister, Reject>, Error> {
         let system = SystemState::new(controller);
-        Self::instantiate(wasm, config, system, Vec::new(), Clock::default())
+        Self::instantiate(wasm, config, system, Vec::new(), None, Clock::default())
     }
 
     /// Instantiates a fresh instance of `wasm` with the given system state, stable memory and
-    /// clock (heap and globals as the module initialises them).
+    /// clock (heap and globals as the module initialises them). `stable_nonzero`, if known,
+    /// lists the only non-zero pages of `stable`, so that putting it in costs O(those pages).
     fn instantiate(
         wasm: Vec<u8>,
         config: CanisterConfig,
         system: SystemState,
         stable: Vec<u8>,
+        stable_nonzero: Option<&[u64]>,
         clock: Clock,
     ) -> Result<Result<Canister, Reject>, Error> {
         if !config.engine.is_available() {
@@ -401,7 +403,16 @@ impl Canister {
             Ok(instance) => instance,
             Err(trap) => return Ok(Err(trap_reject(&canister_id, &trap))),
         };
-        Self::assemble(wasm, config, heap_type, instance, stable, clock).map(Ok)
+        Self::assemble(
+            wasm,
+            config,
+            heap_type,
+            instance,
+            stable,
+            stable_nonzero,
+            clock,
+        )
+        .map(Ok)
     }
 
     /// The `ic0` host state for instantiating (running the start function).
@@ -423,6 +434,7 @@ impl Canister {
         heap_type: HeapType,
         instance: Box<dyn Instance>,
         stable: Vec<u8>,
+        stable_nonzero: Option<&[u64]>,
         clock: Clock,
     ) -> Result<Canister, Error> {
         let exports = instance.export_names();
@@ -437,8 +449,12 @@ impl Canister {
             clock,
             committed: Committed::default(),
         };
-        canister.set_stable(&stable, None)?;
-        canister.reset_committed()?;
+        canister.set_stable(&stable, stable_nonzero)?;
+        match stable_nonzero {
+            // The live stable memory now equals `stable`: it becomes the committed copy.
+            Some(nonzero) => canister.reset_committed_with(Some((stable, nonzero)))?,
+            None => canister.reset_committed()?,
+        }
         Ok(canister)
     }
 
@@ -458,6 +474,7 @@ impl Canister {
             self.heap_type,
             instance,
             Vec::new(),
+            None,
             self.clock.clone(),
         )
     }
@@ -465,6 +482,14 @@ impl Canister {
     /// Takes the committed copies (and the state hash) from the live memories, and clears the
     /// byte maps. O(memory): at instantiation, restore and upgrade only.
     fn reset_committed(&mut self) -> Result<(), Error> {
+        self.reset_committed_with(None)
+    }
+
+    /// [`reset_committed`](Self::reset_committed), but with `stable = Some((bytes, nonzero))`
+    /// stable memory's committed copy is `bytes` (equal to the live stable memory, non-zero only
+    /// at the pages `nonzero` lists), hashed at those pages only: O(heap + non-zero pages).
+    fn reset_committed_with(&mut self, stable: Option<(Vec<u8>, &[u64])>) -> Result<(), Error> {
+        use crate::state::hash::{MemoryTree, StateHash};
         self.take_dirty();
         // Sparse copies: zero pages of the committed copies stay unallocated.
         let copy = |bytes: &[u8]| {
@@ -472,8 +497,21 @@ impl Canister {
                 .map_err(|why| Error::State(StateError::Restore { why }))
         };
         let heap = copy(self.heap())?;
-        let stable = copy(self.stable())?;
-        self.committed.hash = crate::state::hash::StateHash::from_scratch(&heap, &stable);
+        let (stable, stable_tree) = match stable {
+            Some((bytes, nonzero)) if bytes.len() == self.stable().len() => {
+                let tree = MemoryTree::from_nonzero(&bytes, nonzero);
+                (bytes, tree)
+            }
+            _ => {
+                let bytes = copy(self.stable())?;
+                let tree = MemoryTree::from_scratch(&bytes);
+                (bytes, tree)
+            }
+        };
+        self.committed.hash = StateHash {
+            heap: MemoryTree::from_scratch(&heap),
+            stable: stable_tree,
+        };
         self.committed.heap = heap;
         self.committed.stable = stable;
         Ok(())
@@ -637,11 +675,17 @@ impl Canister {
     ) -> Result<Canister, Error> {
         let config = config.stable_mode(state.stable_mode);
         let restore_err = |why: String| Error::State(StateError::Restore { why });
-        let mut canister =
-            match Self::instantiate(state.wasm, config, state.system, Vec::new(), state.clock)? {
-                Ok(c) => c,
-                Err(reject) => return Err(restore_err(reject.message)),
-            };
+        let mut canister = match Self::instantiate(
+            state.wasm,
+            config,
+            state.system,
+            Vec::new(),
+            None,
+            state.clock,
+        )? {
+            Ok(c) => c,
+            Err(reject) => return Err(restore_err(reject.message)),
+        };
         if canister.heap_type != state.heap_type {
             return Err(restore_err(
                 "the heap type differs from the module's".into(),
@@ -765,6 +809,21 @@ impl Canister {
     /// buffer of the system-API mode.
     fn native_stable(&self) -> bool {
         self.instance.memory(Mem::Stable).is_some()
+    }
+
+    /// The committed state (equal to the live one between messages), copying only the pages
+    /// the state hash's trees know to be non-zero.
+    fn sparse_snapshot(&self) -> Result<Snapshot, Error> {
+        let copy = |bytes: &[u8], tree: &crate::state::hash::MemoryTree| {
+            crate::state::sparse_copy(bytes, Some(&tree.nonzero_pages()))
+                .map_err(|why| Error::State(StateError::Restore { why }))
+        };
+        Ok(Snapshot {
+            heap: copy(&self.committed.heap, &self.committed.hash.heap)?,
+            stable: copy(&self.committed.stable, &self.committed.hash.stable)?,
+            globals: self.globals(),
+            system: self.system().clone(),
+        })
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -1090,6 +1149,19 @@ impl Canister {
         arg: &[u8],
         input: &MessageInput,
     ) -> Result<Outcome, Error> {
+        self.upgrade_tracked(wasm, arg, input)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`upgrade`](Self::upgrade), also returning the stable memory pages the upgrade changed
+    /// (those its hooks dirtied; none if it failed). Stable memory is carried into the new
+    /// instance page by page, only where it is not zero: O(non-zero pages), not O(memory size).
+    pub(crate) fn upgrade_tracked(
+        &mut self,
+        wasm: Vec<u8>,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> Result<(Outcome, Vec<u64>), Error> {
         // Validate and instrument the new module before touching anything.
         instrument::instrument(&wasm, &self.config.instrument_config())?;
         // Both hooks belong to one message with one time.
@@ -1098,21 +1170,25 @@ impl Canister {
             caller: input.caller.clone(),
             time: Some(time),
         };
-        let before = self.snapshot();
+        let before = self.sparse_snapshot()?;
         let pre =
             self.lifecycle_message(EntryPoint::PreUpgrade, "canister_pre_upgrade", &[], &input)?;
         if pre.result.is_err() {
             self.tick(time);
-            return Ok(pre);
+            return Ok((pre, Vec::new()));
         }
         let mut system = self.system().clone();
         system.canister_version += 1;
-        let stable = self.stable().to_vec();
+        // Between messages the committed copies equal the live memories.
+        let stable_nonzero = self.committed.hash.stable.nonzero_pages();
+        let stable = crate::state::sparse_copy(&self.committed.stable, Some(&stable_nonzero))
+            .map_err(|why| Error::State(StateError::Restore { why }))?;
         let new = match Self::instantiate(
             wasm,
             self.config.clone(),
             system,
             stable,
+            Some(&stable_nonzero),
             self.clock.clone(),
         )? {
             Ok(new) => new,
@@ -1120,10 +1196,11 @@ impl Canister {
                 self.restore(&before)?;
                 self.reset_committed()?;
                 self.tick(time);
-                return Ok(Outcome {
+                let outcome = Outcome {
                     result: Err(reject),
                     ..pre
-                });
+                };
+                return Ok((outcome, Vec::new()));
             }
         };
         let old = std::mem::replace(self, new);
@@ -1133,19 +1210,26 @@ impl Canister {
             arg,
             &input,
         )?;
+        let mut changed = Vec::new();
         if post.result.is_err() {
             *self = old;
             self.restore(&before)?;
             self.reset_committed()?;
+        } else {
+            changed.extend_from_slice(&pre.dirty.stable);
+            changed.extend_from_slice(&post.dirty.stable);
+            changed.sort_unstable();
+            changed.dedup();
         }
         self.tick(time);
         let mut debug_log = pre.debug_log;
         debug_log.extend(post.debug_log);
-        Ok(Outcome {
+        let outcome = Outcome {
             result: post.result,
             instructions: pre.instructions + post.instructions,
             debug_log,
             dirty: post.dirty,
-        })
+        };
+        Ok((outcome, changed))
     }
 }

@@ -175,9 +175,14 @@ impl PersistentCanister {
         input: &MessageInput,
     ) -> Result<Outcome, Error> {
         let module = wasm.clone();
-        let outcome = self.canister.upgrade(wasm, arg, input)?;
-        // An upgrade replaces the heap wholesale: compare with the page files.
-        self.last_checkpoint = checkpoint(&self.dir, &self.canister, Changed::Compare)?;
+        let (outcome, stable) = self.canister.upgrade_tracked(wasm, arg, input)?;
+        // An upgrade replaces the heap wholesale (compared with the page files); stable memory
+        // changed only where the hooks wrote.
+        self.last_checkpoint = checkpoint(
+            &self.dir,
+            &self.canister,
+            Changed::Upgrade { stable: &stable },
+        )?;
         let logged = crate::replay::Message::upgrade(&module, arg, input);
         crate::replay::log_message(self.dir.path(), &logged, &self.canister, &outcome)?;
         Ok(outcome)

@@ -82,6 +82,12 @@ pub enum Changed<'a> {
     /// Unknown: compare every page with the page files and write those that differ (upgrade,
     /// which replaces the heap wholesale).
     Compare,
+    /// An upgrade: the heap is compared page by page (it was replaced wholesale), stable memory
+    /// changed exactly at these 4 KiB pages (the hooks' dirty set).
+    Upgrade {
+        /// Stable memory pages.
+        stable: &'a [u64],
+    },
     /// Exactly these 4 KiB pages (the write barrier's dirty set).
     Pages {
         /// Heap pages.
@@ -199,14 +205,25 @@ fn is_zero(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b == 0)
 }
 
-/// The pages of one memory that a checkpoint logs.
-fn pages_to_log(memory: &[u8], changed: Changed<'_>, dirty: &[u64], old: &[u8]) -> Vec<u64> {
+/// How one memory changed since the last checkpoint.
+#[derive(Debug, Clone, Copy)]
+enum MemoryChange<'a> {
+    /// Log every non-zero page.
+    All,
+    /// Compare every page with the page file.
+    Compare,
+    /// Exactly these pages.
+    Pages(&'a [u64]),
+}
+
+/// The pages of one memory that a checkpoint logs (`old`: the page file, for `Compare`).
+fn pages_to_log(memory: &[u8], change: MemoryChange<'_>, old: &[u8]) -> Vec<u64> {
     let pages = page_count(memory.len());
-    match changed {
-        Changed::All => (0..pages)
+    match change {
+        MemoryChange::All => (0..pages)
             .filter(|&p| !is_zero(page_bytes(memory, p)))
             .collect(),
-        Changed::Compare => (0..pages)
+        MemoryChange::Compare => (0..pages)
             .filter(|&p| {
                 let new = page_bytes(memory, p);
                 let start = p as usize * PAGE_SIZE;
@@ -217,7 +234,7 @@ fn pages_to_log(memory: &[u8], changed: Changed<'_>, dirty: &[u64], old: &[u8]) 
                 }
             })
             .collect(),
-        Changed::Pages { .. } => {
+        MemoryChange::Pages(dirty) => {
             let mut v: Vec<u64> = dirty.iter().copied().filter(|&p| p < pages).collect();
             v.sort_unstable();
             v.dedup();
@@ -505,28 +522,24 @@ impl StateDir {
         let fresh = matches!(changed, Changed::All);
 
         // Which pages to log (comparing with the page files needs a view of them).
-        let (heap_dirty, stable_dirty) = match changed {
-            Changed::Pages { heap, stable } => (heap, stable),
-            _ => (&[][..], &[][..]),
-        };
-        let (heap_pages, stable_pages) = {
-            let compare = matches!(changed, Changed::Compare);
-            let view = |name: &str| -> Result<Option<PageView>, Error> {
-                if compare {
-                    PageView::open(&self.path.join(name)).map(Some)
-                } else {
-                    Ok(None)
-                }
-            };
-            let (hv, sv) = (view(HEAP_FILE)?, view(STABLE_FILE)?);
-            fn bytes(v: &Option<PageView>) -> &[u8] {
-                v.as_ref().map_or(&[][..], |v| v.bytes())
+        let (heap_change, stable_change) = match changed {
+            Changed::All => (MemoryChange::All, MemoryChange::All),
+            Changed::Compare => (MemoryChange::Compare, MemoryChange::Compare),
+            Changed::Upgrade { stable } => (MemoryChange::Compare, MemoryChange::Pages(stable)),
+            Changed::Pages { heap, stable } => {
+                (MemoryChange::Pages(heap), MemoryChange::Pages(stable))
             }
-            (
-                pages_to_log(cp.heap, changed, heap_dirty, bytes(&hv)),
-                pages_to_log(cp.stable, changed, stable_dirty, bytes(&sv)),
-            )
         };
+        let pages_of = |name: &str, memory: &[u8], change: MemoryChange<'_>| {
+            let view = match change {
+                MemoryChange::Compare => Some(PageView::open(&self.path.join(name))?),
+                _ => None,
+            };
+            let old = view.as_ref().map_or(&[][..], |v| v.bytes());
+            Ok::<_, Error>(pages_to_log(memory, change, old))
+        };
+        let heap_pages = pages_of(HEAP_FILE, cp.heap, heap_change)?;
+        let stable_pages = pages_of(STABLE_FILE, cp.stable, stable_change)?;
 
         // 1. The write-ahead log.
         let wal_name = format!("wal-{number}.bin");

@@ -177,6 +177,17 @@ impl MemoryTree {
         }
     }
 
+    /// The pages whose leaf is not the all-zero page's, ascending: every page not listed is
+    /// zero (a partial last page is always listed). O(pages), no page is read.
+    pub fn nonzero_pages(&self) -> Vec<u64> {
+        let zero = leaf(0, &[0; PAGE_SIZE]);
+        self.levels.first().map_or_else(Vec::new, |leaves| {
+            (0..leaves.len() as u64)
+                .filter(|&p| leaves[p as usize] != zero)
+                .collect()
+        })
+    }
+
     /// The root (all zeros for an empty memory).
     pub fn root(&self) -> Hash {
         self.levels
@@ -298,6 +309,14 @@ mod tests {
                 "{pages} pages"
             );
         }
+        // The tree itself knows which pages are not zero.
+        let mut memory = vec![0u8; 9 * PAGE_SIZE];
+        memory[3 * PAGE_SIZE + 5] = 1;
+        memory[8 * PAGE_SIZE] = 1;
+        assert_eq!(
+            MemoryTree::from_scratch(&memory).nonzero_pages(),
+            vec![3, 8]
+        );
         // A memory whose length is not a whole number of pages.
         let memory = vec![0u8; PAGE_SIZE + 10];
         assert_eq!(

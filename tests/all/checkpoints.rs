@@ -164,6 +164,56 @@ fn reopening_restores_zeroed_data_segments_and_grown_pages_exactly() {
     }
 }
 
+/// `canister_pre_upgrade` and `canister_post_upgrade` each write 8 bytes to their own stable
+/// page; `grow()` grows stable memory to 1 GiB.
+const HOOKS: &str = r#"
+(module
+  (import "ic0" "msg_reply" (func $reply))
+  (import "ic0" "stable64_grow" (func $sgrow (param i64) (result i64)))
+  (import "ic0" "stable64_write" (func $swrite (param i64 i64 i64)))
+  (memory 1)
+  (data (i32.const 0) "pre-upgpost-upg")
+  (func (export "canister_update grow")
+    (drop (call $sgrow (i64.const 16384)))
+    (call $reply))
+  (func (export "canister_pre_upgrade")
+    (call $swrite (i64.const 409600) (i64.const 0) (i64.const 7)))
+  (func (export "canister_post_upgrade")
+    (call $swrite (i64.const 819200) (i64.const 7) (i64.const 8)))
+)
+"#;
+
+/// An upgrade's checkpoint writes the stable pages its hooks wrote (and the heap pages that
+/// changed), not the whole stable memory, and the state it leaves reopens to the same hash.
+#[test]
+fn an_upgrade_checkpoint_writes_the_pages_its_hooks_wrote() {
+    use canister_vm::state::StableMode;
+    let tmp = tempfile::tempdir().unwrap();
+    for mode in [StableMode::Native, StableMode::Syscall] {
+        let dir = tmp.path().join(format!("{mode:?}"));
+        let config = CanisterConfig::default().stable_mode(mode);
+        let wasm = wat::parse_str(HOOKS).unwrap();
+        let (c, _) =
+            PersistentCanister::install(&dir, wasm.clone(), &[], config, &no_input()).unwrap();
+        let mut c = c.unwrap();
+        let grow = c.update("grow", &[], &no_input()).unwrap();
+        assert!(grow.result.is_ok(), "{:?}", grow.result);
+        let up = c.upgrade(wasm, &[], &no_input()).unwrap();
+        assert!(up.result.is_ok(), "{mode:?}: {:?}", up.result);
+        // Stable pages 100 (pre) and 200 (post); the heap is the module's data again, unchanged.
+        assert_eq!(c.last_checkpoint().pages_written, 2, "{mode:?}");
+        let stable = c.canister().stable();
+        assert_eq!(&stable[409600..409607], b"pre-upg");
+        assert_eq!(&stable[819200..819208], b"post-upg");
+        let hash = c.canister().state_hash();
+        assert_eq!(c.canister().state_hash_from_scratch(), hash, "{mode:?}");
+        drop(c);
+        let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
+        assert_eq!(reopened.canister().state_hash(), hash, "{mode:?}");
+        assert_eq!(&reopened.canister().stable()[819200..819208], b"post-upg");
+    }
+}
+
 /// The update sequence of the crash test: message `j` (0-based, after install) grows stable
 /// memory by one page every third message and otherwise touches 16 pages.
 fn step(c: &mut Canister, j: u64) -> canister_vm::runtime::Outcome {
@@ -392,5 +442,22 @@ fn a_call_on_a_1gib_canister_keeps_resident_memory_far_below_1gib() {
         assert_eq!(reopened.canister().stable().len(), 1 << 30);
         assert_ne!(reopened.canister().state_hash(), hash);
         assert_eq!(reopened.canister().clock().messages, 3);
+        drop(reopened);
+
+        // An upgrade carries the 1 GiB stable memory into the new instance page by page.
+        let module = tmp.path().join("touch.wat");
+        std::fs::write(&module, CANISTER).unwrap();
+        let module_arg = module.to_str().unwrap();
+        let (code, stderr, rss) = cli_peak_rss_via_probe(&["upgrade", dir_arg, module_arg]);
+        assert_eq!(code, 0, "{mode:?}: {stderr}");
+        eprintln!("{mode:?}: upgrade peak resident memory {} MiB", rss >> 20);
+        assert!(
+            rss < 128 << 20,
+            "{mode:?}: peak resident memory {} MiB for upgrading a canister with 1 GiB of stable memory",
+            rss >> 20
+        );
+        let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
+        assert_eq!(reopened.canister().stable().len(), 1 << 30);
+        assert_eq!(reopened.canister().clock().messages, 4);
     }
 }
