@@ -1220,26 +1220,28 @@ const CLOSING: &str = r#"## Closing note: what would close the gaps
 
 - **8-byte stable access on wasmi (≥ 2x).** At the line since the fast path became one fused
   compare-and-branch and constant-length charges were folded into the block's metering: reads
-  ~2.15x, writes between 1.99x and 2.13x across the runs of this commit (the write pays the
-  barrier's two marks of the stable page, a memory64 address shifted and wrapped). More would
-  come from the barrier's marks (a stable write's page could be marked once per basic block for
-  same-base accesses, as heap stores are) and from using the call's operand locals directly
-  instead of copying them into scratch locals.
+  2.11x–2.16x, writes 1.99x–2.20x across runs (the write pays the barrier's two marks of the
+  stable page, a memory64 address shifted and wrapped). More would come from the barrier's
+  marks (a stable write's page could be marked once per basic block for same-base accesses, as
+  heap stores are) and from using the call's operand locals directly instead of copying them
+  into scratch locals.
 - **Barrier overhead on StableBTreeMap inserts.** Elision across basic blocks (dominating marks of
   the same base and page), or marking per function for stack-pointer-relative stores (the shadow
   stack is the bulk of the heap stores of Rust canisters), would remove most marks that remain.
 - **StableBTreeMap native vs system-API.** Inline paths for run-time lengths 1, 2 and 4 as well
   as 8 (one `br_table` on the length), so that most of ic-stable-structures' calls avoid the
   injected general function.
-- **Cold start (≥ 30x).** Instrumentation dominates wasmi's cold start: each pass parses and
-  re-encodes the whole module. Measured on kv (release, best of 15, by switching passes on one at
-  a time): validation, rules, host exports and the stable pass 9.8 ms; metering +19 ms; NaN
-  canonicalization +14 ms; the barrier +12 ms; 55 ms in all. Fusing the passes into one
-  re-encoding pass would bring instrumentation to about the cost of one pass (~10 ms), but even
-  then the target is out of reach with eager translation: wasmtime's ~700 ms ÷ 30 leaves ~23 ms,
-  and wasmi's eager translation of the instrumented kv alone takes ~18 ms. Reaching 30x needs both
-  the fused pass and lazy translation (wasmi's `CompilationMode::LazyTranslation`, which the
-  runtime does not use so that a module is fully translated before it runs, DESIGN.md §10).
+- **Cold start (≥ 30x).** Instrumentation was most of wasmi's cold start: each pass parses the
+  whole module and re-encoded it. The passes now copy every operator they do not change as raw
+  bytes (only the stable pass re-encodes, and only calls and `ref.func`s whose function index
+  moved) and read each body's operators once per pass: instrumenting kv went from 55 ms to
+  ~30 ms, the cold start from 82 ms to ~59 ms (8.4x to ~11.7x). The rest is the five parses of
+  every body (validation, metering, NaN, stable, barrier): fusing the passes into one would
+  bring instrumentation to about one pass (~10 ms), but even then the target is out of reach
+  with eager translation: wasmtime's ~700 ms ÷ 30 leaves ~23 ms, and wasmi's eager translation
+  of the instrumented kv alone takes ~18 ms. Reaching 30x needs both the fused pass and lazy
+  translation (wasmi's `CompilationMode::LazyTranslation`, which the runtime does not use so
+  that a module is fully translated before it runs, DESIGN.md §10).
   The measured module is the 540 KB kv canister, not the 1.8 MB asset canister of the target;
   both sides scale with code size.
 "#;
