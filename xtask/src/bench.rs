@@ -1197,6 +1197,13 @@ OS, which keeps resident memory O(pages written) but leaves the CPU time O(memor
 faults mostly. Closing that needs a wasmi memory that can grow without writing (fresh anonymous
 mappings already read as zero) — a change upstream, not here.
 
+Why 16 MiB can open slower than 1 GiB here: the benchmark is one long-lived process, and glibc
+raises its mmap threshold (up to 32 MiB) after large blocks are freed, so a 16 MiB zeroed buffer
+then comes from reused heap memory that calloc must clear, while a 1 GiB one is always a fresh
+mapping. With `MALLOC_MMAP_THRESHOLD_=1048576` (a fixed threshold) the same benchmark measured
+3.3 ms for 16 MiB and 12 ms for 1 GiB in system-API mode; a fresh `canister-vm info` process
+takes ~14.5 ms of CPU for both sizes (`perf stat`).
+
 "#;
 
 const SUITE5_INTRO: &str = r#"## 5. Cold start (`benches/cold_start.rs`, `benches/instrument.rs`)
