@@ -300,6 +300,9 @@ struct Snapshot {
     stable: Vec<u8>,
     globals: Vec<(u32, GlobalValue)>,
     system: SystemState,
+    /// The only non-zero pages of `heap` and `stable`, when known: restoring then writes only
+    /// those past the memories' current sizes.
+    nonzero: Option<NonZeroPages>,
 }
 
 /// A canister running on an [`Engine`].
@@ -610,12 +613,11 @@ impl Canister {
         let grew = self.heap().len() != mark.heap_len
             || (self.native_stable() && self.stable().len() != mark.stable_len);
         if grew {
-            let snap = Snapshot {
-                heap: self.committed.heap.clone(),
-                stable: self.committed.stable.clone(),
-                globals: mark.globals,
-                system: mark.system,
-            };
+            // Sparse copies of the committed memories, at the pages their hash trees know to be
+            // non-zero (a dense clone would make all of them resident).
+            let mut snap = self.sparse_snapshot()?;
+            snap.globals = mark.globals;
+            snap.system = mark.system;
             let committed = std::mem::take(&mut self.committed);
             self.restore(&snap)?;
             self.take_dirty();
@@ -814,15 +816,20 @@ impl Canister {
     /// The committed state (equal to the live one between messages), copying only the pages
     /// the state hash's trees know to be non-zero.
     fn sparse_snapshot(&self) -> Result<Snapshot, Error> {
-        let copy = |bytes: &[u8], tree: &crate::state::hash::MemoryTree| {
-            crate::state::sparse_copy(bytes, Some(&tree.nonzero_pages()))
+        let nonzero = NonZeroPages {
+            heap: self.committed.hash.heap.nonzero_pages(),
+            stable: self.committed.hash.stable.nonzero_pages(),
+        };
+        let copy = |bytes: &[u8], pages: &[u64]| {
+            crate::state::sparse_copy(bytes, Some(pages))
                 .map_err(|why| Error::State(StateError::Restore { why }))
         };
         Ok(Snapshot {
-            heap: copy(&self.committed.heap, &self.committed.hash.heap)?,
-            stable: copy(&self.committed.stable, &self.committed.hash.stable)?,
+            heap: copy(&self.committed.heap, &nonzero.heap)?,
+            stable: copy(&self.committed.stable, &nonzero.stable)?,
             globals: self.globals(),
             system: self.system().clone(),
+            nonzero: Some(nonzero),
         })
     }
 
@@ -832,6 +839,7 @@ impl Canister {
             stable: self.stable().to_vec(),
             globals: self.globals(),
             system: self.system().clone(),
+            nonzero: None,
         }
     }
 
@@ -925,9 +933,10 @@ impl Canister {
             *self = self.reinstantiate(snap.system.clone())?;
         }
         if self.instance.memory(Mem::Heap).is_some() {
-            self.fill_memory(Mem::Heap, Mem::HeapMap, &snap.heap, None)?;
+            let nonzero = snap.nonzero.as_ref().map(|n| &n.heap[..]);
+            self.fill_memory(Mem::Heap, Mem::HeapMap, &snap.heap, nonzero)?;
         }
-        self.set_stable(&snap.stable, None)?;
+        self.set_stable(&snap.stable, snap.nonzero.as_ref().map(|n| &n.stable[..]))?;
         self.restore_globals(&snap.globals)?;
         self.instance.ic0_mut().system = snap.system.clone();
         Ok(())

@@ -120,8 +120,8 @@ impl CanisterState {
 }
 
 /// Grows `buf` to `len` bytes of zeros without writing the new part: a large growth takes a
-/// fresh zeroed allocation (pages the OS maps lazily) and copies the old bytes into it, so
-/// growing to GiBs costs the old size, not the new one. Fails (leaving `buf` alone) if the
+/// fresh zeroed allocation (pages the OS maps lazily) and copies the old non-zero pages into it,
+/// so growing to GiBs costs the old size in CPU and the old non-zero pages in memory. Fails (leaving `buf` alone) if the
 /// allocation fails.
 pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) -> Result<(), std::collections::TryReserveError> {
     if len <= buf.len() {
@@ -136,7 +136,9 @@ pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) -> Result<(), std::collections
     probe.try_reserve_exact(len)?;
     drop(probe);
     let mut grown = vec![0u8; len];
-    grown[..buf.len()].copy_from_slice(buf);
+    // Only the old buffer's non-zero pages are written: its zero pages stay unallocated in the
+    // new one.
+    copy_nonzero_pages(&mut grown[..buf.len()], buf, 0, &mut Vec::new());
     *buf = grown;
     Ok(())
 }

@@ -24,6 +24,10 @@ const CANISTER: &str = r#"
     (call $arg_copy (i32.const 0) (i32.const 0) (i32.const 8))
     (drop (call $grow (i64.load (i32.const 0))))
     (call $reply))
+  (func (export "canister_update grow_and_trap")
+    (drop (call $grow (i64.const 1)))
+    (call $swrite (i64.const 0) (i64.const 8) (i64.const 8))
+    (unreachable))
   (func (export "canister_update touch") (local $i i64) (local $stride i64)
     (local.set $stride (i64.div_u (i64.mul (call $size) (i64.const 65536)) (i64.const 16)))
     (i64.store (i32.const 8) (i64.add (i64.load (i32.const 8)) (i64.const 1)))
@@ -442,6 +446,24 @@ fn a_call_on_a_1gib_canister_keeps_resident_memory_far_below_1gib() {
         assert_eq!(reopened.canister().stable().len(), 1 << 30);
         assert_ne!(reopened.canister().state_hash(), hash);
         assert_eq!(reopened.canister().clock().messages, 3);
+        let hash = reopened.canister().state_hash();
+        drop(reopened);
+
+        // A message that grows stable memory and then traps is rolled back by a fresh instance
+        // filled with the committed pages only.
+        let (code, stderr, rss) = cli_peak_rss_via_probe(&["call", dir_arg, "grow_and_trap"]);
+        assert_eq!(code, 1, "{mode:?}: {stderr}");
+        eprintln!(
+            "{mode:?}: grow-and-trap peak resident memory {} MiB",
+            rss >> 20
+        );
+        assert!(
+            rss < 128 << 20,
+            "{mode:?}: peak resident memory {} MiB rolling back a growth of 1 GiB",
+            rss >> 20
+        );
+        let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
+        assert_eq!(reopened.canister().state_hash(), hash, "{mode:?}");
         drop(reopened);
 
         // An upgrade carries the 1 GiB stable memory into the new instance page by page.
@@ -458,6 +480,6 @@ fn a_call_on_a_1gib_canister_keeps_resident_memory_far_below_1gib() {
         );
         let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
         assert_eq!(reopened.canister().stable().len(), 1 << 30);
-        assert_eq!(reopened.canister().clock().messages, 4);
+        assert_eq!(reopened.canister().clock().messages, 5);
     }
 }
