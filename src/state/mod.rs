@@ -121,8 +121,8 @@ impl CanisterState {
 
 /// Grows `buf` to `len` bytes of zeros without writing the new part: a large growth takes a
 /// fresh zeroed allocation (pages the OS maps lazily) and copies the old non-zero pages into it,
-/// so growing to GiBs costs the old size in CPU and the old non-zero pages in memory. Fails (leaving `buf` alone) if the
-/// allocation fails.
+/// so growing to GiBs costs the old size in CPU and the old non-zero pages in memory. Fails
+/// (leaving `buf` alone) if the allocation fails.
 pub fn grow_zeroed(buf: &mut Vec<u8>, len: usize) -> Result<(), std::collections::TryReserveError> {
     if len <= buf.len() {
         return Ok(());
