@@ -914,19 +914,14 @@ impl StablePass {
                     }
                     f.instruction(&I::Call(new_index));
                 }
-                Operator::ReturnCall { function_index } => {
+                Operator::ReturnCall { function_index } | Operator::RefFunc { function_index } => {
                     let new_index = self.func_map[function_index as usize];
                     if new_index != function_index {
                         raw_to(&mut f, &mut copied, at)?;
-                        f.instruction(&I::ReturnCall(new_index));
-                        copied = after;
-                    }
-                }
-                Operator::RefFunc { function_index } => {
-                    let new_index = self.func_map[function_index as usize];
-                    if new_index != function_index {
-                        raw_to(&mut f, &mut copied, at)?;
-                        f.instruction(&I::RefFunc(new_index));
+                        f.instruction(&match op {
+                            Operator::ReturnCall { .. } => I::ReturnCall(new_index),
+                            _ => I::RefFunc(new_index),
+                        });
                         copied = after;
                     }
                 }

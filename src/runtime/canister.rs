@@ -455,7 +455,7 @@ impl Canister {
         canister.set_stable(&stable, stable_nonzero)?;
         match stable_nonzero {
             // The live stable memory now equals `stable`: it becomes the committed copy.
-            Some(nonzero) => canister.reset_committed_with(Some((stable, nonzero)))?,
+            Some(nonzero) => canister.reset_committed_with(None, Some((stable, nonzero)))?,
             None => canister.reset_committed()?,
         }
         Ok(canister)
@@ -485,49 +485,44 @@ impl Canister {
     /// Takes the committed copies (and the state hash) from the live memories, and clears the
     /// byte maps. O(memory): at instantiation, restore and upgrade only.
     fn reset_committed(&mut self) -> Result<(), Error> {
-        self.reset_committed_with(None)
+        self.reset_committed_with(None, None)
     }
 
-    /// [`reset_committed`](Self::reset_committed), but with `stable = Some((bytes, nonzero))`
-    /// stable memory's committed copy is `bytes` (equal to the live stable memory, non-zero only
-    /// at the pages `nonzero` lists), hashed at those pages only: O(heap + non-zero pages).
-    fn reset_committed_with(&mut self, stable: Option<(Vec<u8>, &[u64])>) -> Result<(), Error> {
+    /// [`reset_committed`](Self::reset_committed) where the caller already holds a memory's
+    /// bytes: `Some((bytes, nonzero))` (equal to the live memory, non-zero only at the pages
+    /// `nonzero` lists) becomes that memory's committed copy and is hashed at those pages only,
+    /// so the memory costs O(non-zero pages) instead of O(its size).
+    fn reset_committed_with(
+        &mut self,
+        heap: Option<(Vec<u8>, &[u64])>,
+        stable: Option<(Vec<u8>, &[u64])>,
+    ) -> Result<(), Error> {
         use crate::state::hash::{MemoryTree, StateHash};
         self.take_dirty();
-        // Sparse copies: zero pages of the committed copies stay unallocated.
-        let copy = |bytes: &[u8]| {
-            crate::state::sparse_copy(bytes, None)
-                .map_err(|why| Error::State(StateError::Restore { why }))
-        };
-        let heap = copy(self.heap())?;
-        let (stable, stable_tree) = match stable {
-            Some((bytes, nonzero)) if bytes.len() == self.stable().len() => {
+        let committed = |live: &[u8], known: Option<(Vec<u8>, &[u64])>| match known {
+            Some((bytes, nonzero)) if bytes.len() == live.len() => {
                 let tree = MemoryTree::from_nonzero(&bytes, nonzero);
-                (bytes, tree)
+                Ok((bytes, tree))
             }
             _ => {
-                let bytes = copy(self.stable())?;
+                // A sparse copy: zero pages of the committed copy stay unallocated.
+                let bytes = crate::state::sparse_copy(live, None)
+                    .map_err(|why| Error::State(StateError::Restore { why }))?;
                 let tree = MemoryTree::from_scratch(&bytes);
-                (bytes, tree)
+                Ok::<_, Error>((bytes, tree))
             }
         };
-        self.committed.hash = StateHash {
-            heap: MemoryTree::from_scratch(&heap),
-            stable: stable_tree,
+        let (heap, heap_tree) = committed(self.heap(), heap)?;
+        let (stable, stable_tree) = committed(self.stable(), stable)?;
+        self.committed = Committed {
+            heap,
+            stable,
+            hash: StateHash {
+                heap: heap_tree,
+                stable: stable_tree,
+            },
         };
-        self.committed.heap = heap;
-        self.committed.stable = stable;
         Ok(())
-    }
-
-    /// [`reset_committed`](Self::reset_committed) when the live memories are known to equal
-    /// `heap` and `stable`, whose only non-zero pages are `nonzero`: the buffers become the
-    /// committed copies and only the listed pages are hashed. O(non-zero pages).
-    fn reset_committed_to(&mut self, heap: Vec<u8>, stable: Vec<u8>, nonzero: &NonZeroPages) {
-        self.take_dirty();
-        self.committed.hash = crate::state::hash::StateHash::from_nonzero(&heap, &stable, nonzero);
-        self.committed.heap = heap;
-        self.committed.stable = stable;
     }
 
     /// Reads and clears the dirty pages of heap and stable memory.
@@ -693,28 +688,21 @@ impl Canister {
                 "the heap type differs from the module's".into(),
             ));
         }
-        // A fresh instance: memories hold at most their initial sizes, so they are filled in
-        // place (no re-instantiation).
-        if canister.instance.memory(Mem::Heap).is_some() {
-            canister.fill_memory(
-                Mem::Heap,
-                Mem::HeapMap,
-                &state.heap,
-                nonzero.map(|n| &n.heap[..]),
-            )?;
-        }
-        canister.set_stable(&state.stable, nonzero.map(|n| &n.stable[..]))?;
-        canister.restore_globals(&state.globals)?;
-        // The live memories now equal the state's (fill_memory and set_stable write every
-        // non-zero page and check sizes); a heap-less module keeps an empty heap.
+        let snap = Snapshot {
+            heap: state.heap,
+            stable: state.stable,
+            globals: state.globals,
+            system: canister.system().clone(),
+            nonzero: nonzero.cloned(),
+        };
+        canister.restore(&snap)?;
+        // The live memories now equal the state's: its buffers become the committed copies.
         match nonzero {
-            Some(nonzero)
-                if canister.heap().len() == state.heap.len()
-                    && canister.stable().len() == state.stable.len() =>
-            {
-                canister.reset_committed_to(state.heap, state.stable, nonzero)
-            }
-            _ => canister.reset_committed()?,
+            Some(nonzero) => canister.reset_committed_with(
+                Some((snap.heap, &nonzero.heap)),
+                Some((snap.stable, &nonzero.stable)),
+            )?,
+            None => canister.reset_committed()?,
         }
         Ok(canister)
     }
@@ -1190,18 +1178,27 @@ impl Canister {
         system.canister_version += 1;
         // Between messages the committed copies equal the live memories.
         let stable_nonzero = self.committed.hash.stable.nonzero_pages();
-        let stable = crate::state::sparse_copy(&self.committed.stable, Some(&stable_nonzero))
-            .map_err(|why| Error::State(StateError::Restore { why }))?;
-        let new = match Self::instantiate(
-            wasm,
-            self.config.clone(),
-            system,
-            stable,
-            Some(&stable_nonzero),
-            self.clock.clone(),
-        )? {
-            Ok(new) => new,
-            Err(reject) => {
+        let instantiated = crate::state::sparse_copy(&self.committed.stable, Some(&stable_nonzero))
+            .map_err(|why| Error::State(StateError::Restore { why }))
+            .and_then(|stable| {
+                Self::instantiate(
+                    wasm,
+                    self.config.clone(),
+                    system,
+                    stable,
+                    Some(&stable_nonzero),
+                    self.clock.clone(),
+                )
+            });
+        let new = match instantiated {
+            Ok(Ok(new)) => new,
+            // A host error after `canister_pre_upgrade` committed: undo the hook too.
+            Err(e) => {
+                self.restore(&before)?;
+                self.reset_committed()?;
+                return Err(e);
+            }
+            Ok(Err(reject)) => {
                 self.restore(&before)?;
                 self.reset_committed()?;
                 self.tick(time);
@@ -1213,12 +1210,20 @@ impl Canister {
             }
         };
         let old = std::mem::replace(self, new);
-        let post = self.lifecycle_message(
+        let post = match self.lifecycle_message(
             EntryPoint::PostUpgrade,
             "canister_post_upgrade",
             arg,
             &input,
-        )?;
+        ) {
+            Ok(post) => post,
+            Err(e) => {
+                *self = old;
+                self.restore(&before)?;
+                self.reset_committed()?;
+                return Err(e);
+            }
+        };
         let mut changed = Vec::new();
         if post.result.is_err() {
             *self = old;

@@ -216,14 +216,6 @@ impl StateHash {
         }
     }
 
-    /// Hashes both memories, reading only the pages `nonzero` lists (the others are zero).
-    pub fn from_nonzero(heap: &[u8], stable: &[u8], nonzero: &super::NonZeroPages) -> Self {
-        StateHash {
-            heap: MemoryTree::from_nonzero(heap, &nonzero.heap),
-            stable: MemoryTree::from_nonzero(stable, &nonzero.stable),
-        }
-    }
-
     /// The root over memory roots, memory sizes, globals and certified data.
     pub fn root(
         &self,
