@@ -185,7 +185,10 @@ enum Exit {
 
 /// Runs the CLI with the process arguments.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match run(cli) {
         Ok(Exit::Reply) => ExitCode::SUCCESS,
         Ok(Exit::Reject) => ExitCode::from(1),
@@ -196,7 +199,70 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The error and its sources on one line.
+/// Prints a command-line parse error as the one `error:` line the exit-status contract promises
+/// (`--help` and `--version` print in full and exit 0).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        // Help asked for (or a bare `canister-vm`): clap's own text.
+        let _ = e.print();
+        return match e.kind() {
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::from(2),
+            _ => ExitCode::SUCCESS,
+        };
+    }
+    eprintln!("error: {}", usage_line(&e.render().to_string()));
+    ExitCode::from(2)
+}
+
+/// clap's multi-line error text (`error: …`, indented details, `Usage: …`, a `--help` hint) as
+/// one line: the message and its details, the usage, and where to read more.
+fn usage_line(rendered: &str) -> String {
+    let mut message: Vec<&str> = Vec::new();
+    let mut usage = None;
+    for line in rendered.lines().map(str::trim) {
+        if let Some(u) = line.strip_prefix("Usage:") {
+            usage = Some(u.trim());
+        } else if line.is_empty() || line.starts_with("For more information") {
+            continue;
+        } else if usage.is_none() {
+            message.push(line.strip_prefix("error:").unwrap_or(line).trim());
+        }
+    }
+    let mut text = message.join(" ");
+    if let Some(usage) = usage {
+        let command = usage
+            .split_whitespace()
+            .take_while(|w| !w.starts_with(['<', '[', '-']))
+            .collect::<Vec<_>>()
+            .join(" ");
+        text.push_str(&format!(" (usage: {usage}; see `{command} --help`)"));
+    }
+    text
+}
+
+/// The longest a single part of an error line may be: inputs echoed back in errors (a garbage
+/// module, a huge Candid argument) are cut to this many bytes.
+const MAX_ERROR_PART: usize = 400;
+
+/// `text` cut to about `max` bytes (at a character boundary), saying how much was left out.
+fn truncate(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+}
+
+/// The error and its sources on one line, each part cut to [`MAX_ERROR_PART`] bytes.
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
@@ -209,7 +275,11 @@ fn one_line(e: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ")
+    parts
+        .into_iter()
+        .map(|p| truncate(p, MAX_ERROR_PART))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn arg_bytes(text: Option<&str>) -> Result<Vec<u8>, Error> {

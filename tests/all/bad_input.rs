@@ -192,3 +192,59 @@ fn a_damaged_state_directory_is_reported_not_used() {
     // Nothing was written over the damaged state.
     assert_eq!(std::fs::read(&heap).unwrap(), bytes);
 }
+
+#[test]
+fn usage_errors_are_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let example = repo().join("examples/counter.wat");
+    cli(&[
+        "install",
+        example.to_str().unwrap(),
+        "--state",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    let d = dir.to_str().unwrap();
+    // A missing argument, an unknown flag, an unknown subcommand, a bad flag value.
+    let err = cli(&["call"]).fails(2);
+    one_line_error(&err, "<DIR>");
+    assert!(err.contains("see `canister-vm call --help`"), "{err}");
+    let err = cli(&["call", d, "inc", "--bogus"]).fails(2);
+    one_line_error(&err, "unexpected argument '--bogus'");
+    let err = cli(&["frobnicate"]).fails(2);
+    one_line_error(&err, "unrecognized subcommand 'frobnicate'");
+    let err = cli(&["call", d, "inc", "--output", "xml"]).fails(2);
+    one_line_error(&err, "invalid value 'xml'");
+    // `--help` still prints the full help, successfully.
+    let help = cli(&["call", "--help"]).ok();
+    assert!(help.contains("Usage: canister-vm call"), "{help}");
+}
+
+#[test]
+fn echoed_input_is_truncated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("c");
+    let example = repo().join("examples/counter.wat");
+    cli(&[
+        "install",
+        example.to_str().unwrap(),
+        "--state",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    // A 120 KB garbage text "module": the parser's error quotes its first line.
+    let garbage = write_file(tmp.path(), "garbage.wat", "x".repeat(120_000));
+    let err = cli(&["upgrade", dir.to_str().unwrap(), garbage.to_str().unwrap()]).fails(2);
+    one_line_error(&err, "invalid WAT");
+    assert!(err.len() < 2_000, "{} bytes: {}", err.len(), &err[..300]);
+    assert!(err.contains("more bytes)"), "{err}");
+    // A 30 000-deep Candid argument is refused quickly, and its echo is cut too.
+    let deep = format!("({}1)", "opt ".repeat(30_000));
+    let err = cli(&["call", dir.to_str().unwrap(), "inc", &deep]).fails(2);
+    one_line_error(&err, "at most 256 are accepted");
+    assert!(err.len() < 2_000, "{} bytes", err.len());
+    // Nothing reached the canister: the counter is still 0.
+    let out = cli(&["call", dir.to_str().unwrap(), "read", "--query"]).ok();
+    assert!(out.contains("(0 : nat64)"), "{out}");
+}
