@@ -55,7 +55,7 @@ pub fn build_command(root: &Path) -> Command {
             "build",
             "--release",
             "--target",
-            "wasm32-unknown-unknown",
+            WASM_TARGET,
             "--manifest-path",
         ])
         .arg(root.join("test-canisters/Cargo.toml"));
@@ -67,6 +67,43 @@ pub fn build_command(root: &Path) -> Command {
     }
     cmd.env("CARGO_TARGET_DIR", root.join("target/test-canisters"));
     cmd
+}
+
+/// The target the test canisters are built for.
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Makes sure the toolchain has the standard library for [`WASM_TARGET`]: where it is missing and
+/// rustup is present, runs `rustup target add` (rustup does not always add the targets that
+/// `rust-toolchain.toml` lists); without rustup, fails in one line naming what to install.
+pub fn ensure_wasm_target(root: &Path) -> Result<(), String> {
+    let libdir = Command::new("rustc")
+        .current_dir(root)
+        .args(["--print", "target-libdir", "--target", WASM_TARGET])
+        .output()
+        .map_err(|e| format!("could not run rustc: {e}"))?;
+    let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
+    let has_core = std::fs::read_dir(&libdir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
+    });
+    if has_core {
+        return Ok(());
+    }
+    let fix = format!("rustup target add {WASM_TARGET}");
+    eprintln!("the {WASM_TARGET} target is missing: running `{fix}`");
+    match Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", WASM_TARGET])
+        .status()
+    {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("`{fix}` failed ({status}); run it by hand")),
+        Err(_) => Err(format!(
+            "the {WASM_TARGET} target is missing and rustup was not found: install the target's \
+             standard library (with rustup: `{fix}`)"
+        )),
+    }
 }
 
 /// The repository root (the root crate's manifest directory).
@@ -86,6 +123,9 @@ pub fn build_all() -> &'static Path {
     BUILT.get_or_init(|| {
         let root = repo_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        if let Err(why) = ensure_wasm_target(&root) {
+            panic!("building the test canisters: {why}");
+        }
         let mut cmd = build_command(&root);
         let out = cmd.output().unwrap_or_else(|e| {
             panic!(

@@ -30,6 +30,7 @@ pub fn canister_paths(root: &Path) -> [PathBuf; 3] {
 /// Builds the test canisters; `args` are passed on to `cargo build`.
 pub fn build_canisters(args: &[String]) -> Result<()> {
     let root = repo_root()?;
+    support::ensure_wasm_target(&root).map_err(anyhow::Error::msg)?;
     let mut cmd = support::build_command(&root);
     cmd.args(args);
 
