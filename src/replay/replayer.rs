@@ -383,7 +383,10 @@ impl Replayer {
             },
         };
         // An old record (hash format 2) is compared with the memory hash it recorded.
-        let format = record.outcome.as_ref().map_or(HASH_FORMAT, |o| o.hash_format);
+        let format = record
+            .outcome
+            .as_ref()
+            .map_or(HASH_FORMAT, |o| o.hash_format);
         let (messages, state_hash) = match &self.canister {
             Some(c) => (c.clock().messages, hex::encode(hash_of(c, format))),
             None => (0, String::new()),

@@ -755,8 +755,14 @@ impl StateDir {
             let name = name.to_string_lossy();
             let number = name
                 .strip_prefix("checkpoint-")
-                .and_then(|n| n.strip_suffix(".json").or_else(|| n.strip_suffix(".json.tmp")))
-                .or_else(|| name.strip_prefix("wal-").and_then(|n| n.strip_suffix(".bin")))
+                .and_then(|n| {
+                    n.strip_suffix(".json")
+                        .or_else(|| n.strip_suffix(".json.tmp"))
+                })
+                .or_else(|| {
+                    name.strip_prefix("wal-")
+                        .and_then(|n| n.strip_suffix(".bin"))
+                })
                 .and_then(|n| n.parse::<u64>().ok());
             let stale = number.is_some_and(|n| n < keep && Some(n) != live);
             if stale {
