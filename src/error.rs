@@ -73,6 +73,13 @@ pub enum StateError {
         /// The directory.
         path: PathBuf,
     },
+    /// The directory is already open in this process (a second handle would wait for the lock
+    /// forever).
+    #[error("{path}: this state directory is already open in this process")]
+    InUse {
+        /// The directory.
+        path: PathBuf,
+    },
     /// A file of the state is damaged.
     #[error("{path}: corrupt canister state: {why}")]
     Corrupt {

@@ -85,20 +85,22 @@ fn replay(args: &ReplayArgs) -> Result<(), ReplayError> {
         };
         (args.path.clone(), base)
     };
-    let log = Log::read(&log_path)?;
+    // A directory stays locked (and its log checked against its checkpoint) throughout.
+    let (dir_state, log) = if is_dir {
+        let (state, log) = DirState::read(&args.path)?;
+        (Some(state), log)
+    } else {
+        (None, Log::read(&log_path)?)
+    };
     if let Some(line) = log.torn_tail {
         eprintln!(
             "warning: {}:{line}: torn last line skipped (a crash during an append)",
             log_path.display()
         );
     }
-    let dir_state = if is_dir {
-        let state = DirState::read(&args.path)?;
+    if let Some(state) = &dir_state {
         state.check_log(&log)?;
-        Some(state)
-    } else {
-        None
-    };
+    }
     let options = Options {
         engine: args.engine.into(),
         record: args.record,

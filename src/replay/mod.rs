@@ -35,7 +35,7 @@ mod replayer;
 pub use log::{Entry, FILE_NAME, Log, LogError, MODULES_DIR, append};
 pub use modules::{Modules, store as store_module};
 pub use record::{Caller, Kind, Record, RecordedOutcome, RecordedReject, ranges};
-pub use recorder::{Message, Recorder, capture, log_message};
+pub use recorder::{Message, Recorder, capture, log_message, record_line};
 pub use replayer::{
     DirState, Divergence, FieldDiff, Options, Replayer, Summary, replay, replay_dir,
 };

@@ -286,6 +286,18 @@ pub struct RecordedOutcome {
     /// The state hash after the message (hex; empty when no canister exists, after a failed
     /// install).
     pub state_hash: String,
+    /// Which hash `state_hash` is: [`HASH_FORMAT`] (the state hash over everything that decides
+    /// behaviour), or absent in logs written before it (2: the memory hash, over memories,
+    /// globals and certified data only). Replay compares with the same kind.
+    #[serde(default = "hash_format_2")]
+    pub hash_format: u32,
+}
+
+/// The `hash_format` of the records written now: the state hash of state format 3.
+pub const HASH_FORMAT: u32 = 3;
+
+fn hash_format_2() -> u32 {
+    2
 }
 
 impl RecordedOutcome {
@@ -311,6 +323,7 @@ impl RecordedOutcome {
             debug: outcome.debug_log.clone(),
             messages,
             state_hash,
+            hash_format: HASH_FORMAT,
         }
     }
 
@@ -393,6 +406,7 @@ mod tests {
             debug: vec![],
             messages: 2,
             state_hash: "ab".into(),
+            hash_format: HASH_FORMAT,
         });
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);

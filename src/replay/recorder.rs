@@ -107,6 +107,22 @@ pub fn capture(message: &Message<'_>, canister: &Canister, outcome: &Outcome) ->
     record
 }
 
+/// The log line (newline included) of `message`, which `canister` has just executed with
+/// `outcome`, for a checkpoint of state directory `dir` to commit; stores the message's module
+/// in `<dir>/modules/` first (a failed upgrade's module is not part of the committed state,
+/// but replay needs it).
+pub fn record_line(
+    dir: &std::path::Path,
+    message: &Message<'_>,
+    canister: &Canister,
+    outcome: &Outcome,
+) -> Result<String, Error> {
+    if let Some(module) = message.module {
+        super::modules::store(&dir.join(super::log::MODULES_DIR), module)?;
+    }
+    Ok(super::log::to_line(&capture(message, canister, outcome)))
+}
+
 /// Records the messages of a [`Canister`] in memory: the library counterpart of a state
 /// directory's log. [`Recorder::into_log`] hands the log and its modules to
 /// [`replay`](super::replay).
@@ -233,9 +249,9 @@ impl Recorder {
 }
 
 /// Appends the record of `message` (just executed by `canister` with `outcome`) to the log of
-/// state directory `dir`, storing its module in `<dir>/modules/` first (a failed upgrade's
-/// module is not part of the committed state, but replay needs it). Called after the message's
-/// state was committed.
+/// state directory `dir`, storing its module in `<dir>/modules/` first. Used for queries, which
+/// commit no state; the records of the other messages are part of their checkpoint
+/// ([`record_line`]).
 pub fn log_message(
     dir: &std::path::Path,
     message: &Message<'_>,

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use super::log::{Entry, FILE_NAME, Log, MODULES_DIR};
 use super::modules::Modules;
-use super::record::{Caller, Kind, Record, RecordedOutcome};
+use super::record::{Caller, HASH_FORMAT, Kind, Record, RecordedOutcome};
 use super::{Engine, ReplayError};
 use crate::runtime::persistent::PersistentCanister;
 use crate::runtime::{Canister, CanisterConfig, MessageInput, Outcome};
-use crate::state::{ANONYMOUS, Clock};
+use crate::state::{ANONYMOUS, Clock, LogPosition};
 
 /// How to replay.
 #[derive(Debug, Clone, Default)]
@@ -290,7 +290,7 @@ impl Replayer {
         if let Some(entry) = replayer.next.checked_sub(1).map(|i| &replayer.entries[i])
             && let Some(outcome) = &entry.record.outcome
         {
-            let got = hex::encode(checkpoint.state_hash());
+            let got = hex::encode(hash_of(&checkpoint, outcome.hash_format));
             if outcome.state_hash != got {
                 return Err(ReplayError::Checkpoint(format!(
                     "the checkpoint's state hash {got} differs from the one recorded after \
@@ -382,11 +382,17 @@ impl Replayer {
                 None => return Err(fail(e.to_string())),
             },
         };
+        // An old record (hash format 2) is compared with the memory hash it recorded.
+        let format = record
+            .outcome
+            .as_ref()
+            .map_or(HASH_FORMAT, |o| o.hash_format);
         let (messages, state_hash) = match &self.canister {
-            Some(c) => (c.clock().messages, hex::encode(c.state_hash())),
+            Some(c) => (c.clock().messages, hex::encode(hash_of(c, format))),
             None => (0, String::new()),
         };
-        let got = RecordedOutcome::new(&outcome, messages, state_hash);
+        let mut got = RecordedOutcome::new(&outcome, messages, state_hash);
+        got.hash_format = format;
         match &record.outcome {
             Some(expected) => {
                 let diffs = compare(expected, &got);
@@ -560,6 +566,16 @@ enum Exec {
     Runtime(crate::Error),
 }
 
+/// The hash of `canister` that a record of `hash_format` holds: the state hash, or for
+/// records written before state format 3 the memory hash.
+fn hash_of(canister: &Canister, hash_format: u32) -> crate::state::hash::Hash {
+    if hash_format < HASH_FORMAT {
+        canister.memory_hash()
+    } else {
+        canister.state_hash()
+    }
+}
+
 /// Replays `log` from its install record (see [`Replayer`]).
 pub fn replay(log: Log, modules: Modules, options: Options) -> Result<Summary, ReplayError> {
     let mut replayer = Replayer::new(log, modules, options);
@@ -568,28 +584,53 @@ pub fn replay(log: Log, modules: Modules, options: Options) -> Result<Summary, R
 }
 
 /// What a state directory holds, for checking a replay of its log against it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DirState {
     dir: PathBuf,
     /// The messages the state reflects ([`Clock::messages`]).
     pub messages: u64,
     /// The state hash (hex).
     pub state_hash: String,
+    /// Where the log stood at the live checkpoint (format 3 directories).
+    log: Option<LogPosition>,
+    /// The directory stays locked while its log is read and replayed.
+    _open: PersistentCanister,
 }
 
 impl DirState {
-    /// Reads the canister in `dir`.
-    pub fn read(dir: &Path) -> Result<DirState, ReplayError> {
+    /// Opens the canister in `dir` (holding the directory's lock until dropped) and reads its
+    /// log, checked against the live checkpoint: length, line count and hash chain up to the
+    /// checkpoint's record.
+    pub fn read(dir: &Path) -> Result<(DirState, Log), ReplayError> {
         let stored = PersistentCanister::open(dir, CanisterConfig::default())?;
-        Ok(DirState {
+        let path = dir.join(FILE_NAME);
+        let bytes = std::fs::read(&path).map_err(|source| crate::Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let log = stored.log_position();
+        if let Some(pos) = &log {
+            crate::state::log_file::verify_prefix(&bytes, pos).map_err(|why| {
+                ReplayError::Runtime(crate::Error::State(crate::error::StateError::Corrupt {
+                    path: path.clone(),
+                    why,
+                }))
+            })?;
+        }
+        let parsed = Log::parse(&bytes, &path)?;
+        let state = DirState {
             dir: dir.to_path_buf(),
             messages: stored.canister().clock().messages,
             state_hash: hex::encode(stored.canister().state_hash()),
-        })
+            log,
+            _open: stored,
+        };
+        Ok((state, parsed))
     }
 
-    /// Checks that `log` records as many messages as the state reflects (a crash between a
-    /// commit and its log append loses the last record).
+    /// Checks that `log` records as many messages as the state reflects. In a format-2
+    /// directory a crash between a commit and its log append lost the last record; in format 3
+    /// the checkpoint holds its record, so a difference means the log was changed.
     pub fn check_log(&self, log: &Log) -> Result<(), ReplayError> {
         let logged = log.records().filter(|r| r.kind.ticks()).count() as u64;
         if logged == self.messages {
@@ -599,10 +640,13 @@ impl DirState {
             "{}: the state reflects {} messages but the log records {logged}{}",
             self.dir.display(),
             self.messages,
-            if logged < self.messages {
-                " (the last record was lost: a crash between the commit and the log append)"
-            } else {
-                ""
+            match (self.log.is_some(), logged < self.messages) {
+                (false, true) => {
+                    " (the last record was lost: a crash between the commit and the log append, \
+                     in a directory written before state format 3)"
+                }
+                (true, _) => " (the log does not belong to this state)",
+                (false, false) => "",
             }
         )))
     }
@@ -629,8 +673,7 @@ pub fn replay_dir(
     mut options: Options,
     mut on_step: impl FnMut(usize, usize),
 ) -> Result<Summary, ReplayError> {
-    let log = Log::read(&dir.join(FILE_NAME))?;
-    let state = DirState::read(dir)?;
+    let (state, log) = DirState::read(dir)?;
     state.check_log(&log)?;
     options.base_dir.get_or_insert_with(|| dir.to_path_buf());
     let mut replayer = Replayer::new(log, Modules::dir(dir.join(MODULES_DIR)), options);

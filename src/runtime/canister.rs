@@ -315,6 +315,8 @@ pub struct Canister {
     instance: Box<dyn Instance>,
     clock: Clock,
     committed: Committed,
+    /// SHA-256 of `wasm` (part of the state hash).
+    module_sha256: crate::state::hash::Hash,
 }
 
 impl std::fmt::Debug for Canister {
@@ -442,7 +444,12 @@ impl Canister {
     ) -> Result<Canister, Error> {
         let exports = instance.export_names();
         let methods = Methods::of(&exports);
+        let module_sha256 = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&wasm).into()
+        };
         let mut canister = Canister {
+            module_sha256,
             config,
             wasm,
             heap_type,
@@ -763,9 +770,16 @@ impl Canister {
         heap_of(&*self.instance)
     }
 
-    /// The state hash (DESIGN.md §6) over heap and stable pages, memory sizes, mutable globals
-    /// and certified data, kept up to date from each message's dirty pages.
+    /// The state hash (DESIGN.md §6): the memory hash ([`Canister::memory_hash`]) combined
+    /// with the module hash, stable mode, heap type, system state and clock
+    /// ([`crate::state::hash::state_root`]), kept up to date from each message's dirty pages.
     pub fn state_hash(&self) -> crate::state::hash::Hash {
+        crate::state::hash::state_root(&self.memory_hash(), &self.metadata())
+    }
+
+    /// The memory hash over heap and stable pages, memory sizes, mutable globals and certified
+    /// data (the whole state hash of state format 2, which old directories and logs carry).
+    pub fn memory_hash(&self) -> crate::state::hash::Hash {
         self.committed.hash.root(
             self.committed.heap.len(),
             self.committed.stable.len(),
@@ -774,15 +788,26 @@ impl Canister {
         )
     }
 
+    fn metadata(&self) -> crate::state::hash::Metadata<'_> {
+        crate::state::hash::Metadata {
+            module_sha256: &self.module_sha256,
+            stable_mode: self.config.stable_mode,
+            heap_type: self.heap_type,
+            system: self.system(),
+            clock: &self.clock,
+        }
+    }
+
     /// The state hash computed from scratch (for checking the incremental one).
     pub fn state_hash_from_scratch(&self) -> crate::state::hash::Hash {
         let (heap, stable) = (self.heap(), self.stable());
-        crate::state::hash::StateHash::from_scratch(heap, stable).root(
+        let memory = crate::state::hash::StateHash::from_scratch(heap, stable).root(
             heap.len(),
             stable.len(),
             &self.globals(),
             &self.system().certified_data,
-        )
+        );
+        crate::state::hash::state_root(&memory, &self.metadata())
     }
 
     /// Stable memory bytes.

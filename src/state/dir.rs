@@ -11,6 +11,8 @@
 //! <dir>/stable.pages              stable memory bytes, likewise
 //! <dir>/APPLIED                   number of the last checkpoint whose log is in the page files
 //! <dir>/modules/<sha256>.wasm     every module ever installed, content-addressed
+//! <dir>/messages.jsonl            the message log (see [`super::log_file`])
+//! <dir>/LOCK                      locked by the process that has the directory open
 //! ```
 //!
 //! A checkpoint writes only the pages that changed since the previous one: first into its
@@ -20,6 +22,16 @@
 //! files were not touched); a crash after it is repaired on the next open by applying the log
 //! again (applying is idempotent). So a reader sees the old or the new state, never a mix, and a
 //! checkpoint costs O(changed pages) whatever the memory size.
+//!
+//! The manifest (format 3) also holds the state hash over everything that decides behaviour
+//! ([`super::hash::state_root`]; a checkpoint without one is refused) and the message's log
+//! record with the log's position after it ([`super::log_file`]): the record is appended to the
+//! log after the commit point and appended again on open if a crash cut it off, so the state
+//! and its log commit as one unit. Format 2 (no log position; the state hash is the memory
+//! hash) is still read; the next checkpoint writes format 3.
+//!
+//! A [`StateDir`] does not lock by itself: [`StateDir::lock`] takes the directory's exclusive
+//! lock, and every persistent canister holds it while it has the directory open.
 //!
 //! Opening reads the page files through a memory mapping ([`super::page_file`]) and copies only
 //! their non-zero pages.
@@ -32,12 +44,17 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::hash::{Hash, PAGE_SIZE};
+use super::lock::DirLock;
+use super::log_file::{self, LogPosition, LogRef};
 use super::page_file::{PageView, PageWriter, read_memory};
 use super::{CanisterState, Clock, GlobalValue, NonZeroPages, StableMode, SystemState, sha256_hex};
 use crate::error::{Error, StateError};
 use crate::runtime::ic0::HeapType;
 
-const FORMAT: u32 = 2;
+/// The manifest format written.
+pub const FORMAT: u32 = 3;
+/// The previous format, still read: no log position, and the state hash is the memory hash.
+pub const FORMAT_2: u32 = 2;
 const CURRENT: &str = "CURRENT";
 const APPLIED: &str = "APPLIED";
 const HEAP_FILE: &str = "heap.pages";
@@ -46,8 +63,10 @@ const WAL_MAGIC: &[u8; 8] = b"CVMWAL02";
 /// Bytes of one log record: memory (1), page index (8), page bytes.
 const RECORD_BYTES: usize = 1 + 8 + PAGE_SIZE;
 
-/// What `checkpoint-<n>.json` holds.
+/// What `checkpoint-<n>.json` holds. Unknown keys are refused: a renamed key must not turn a
+/// check off.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manifest {
     format: u32,
     number: u64,
@@ -59,13 +78,19 @@ struct Manifest {
     globals: Vec<(u32, GlobalValue)>,
     system: SystemState,
     clock: Clock,
-    /// The state hash after this checkpoint (hex), when the writer knew it.
+    /// The state hash after this checkpoint (hex): the full state hash in format 3, the memory
+    /// hash in format 2. Required (optional only so that its absence gets a clear error).
+    #[serde(default)]
     state_hash: Option<String>,
     wal: WalRef,
+    /// The message log after this checkpoint's record (format 3; required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log: Option<LogRef>,
 }
 
 /// The write-ahead log of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct WalRef {
     file: String,
     sha256: String,
@@ -116,10 +141,14 @@ pub struct Checkpoint<'a> {
     pub system: &'a SystemState,
     /// Message counter and time.
     pub clock: &'a Clock,
-    /// The state hash, stored so that opening can verify what it rebuilt.
-    pub state_hash: Option<Hash>,
+    /// The state hash ([`super::hash::state_root`]), stored so that opening can verify what it
+    /// rebuilt.
+    pub state_hash: Hash,
     /// Which pages changed since the previous checkpoint.
     pub changed: Changed<'a>,
+    /// The message's log record (one JSON line, newline included), appended to
+    /// `messages.jsonl` as part of the commit; `None` adds no record.
+    pub log_record: Option<&'a str>,
 }
 
 /// What a checkpoint wrote.
@@ -131,6 +160,8 @@ pub struct CheckpointStats {
     pub pages_written: u64,
     /// Bytes written to the log.
     pub log_bytes: u64,
+    /// Where the message log stands after the checkpoint's record (`None` when unknown).
+    pub log: Option<LogPosition>,
 }
 
 /// A loaded state and what its checkpoint recorded about it.
@@ -140,8 +171,13 @@ pub struct Loaded {
     pub state: CanisterState,
     /// The checkpoint's number.
     pub number: u64,
-    /// The state hash recorded by the checkpoint, if any.
-    pub state_hash: Option<Hash>,
+    /// The state hash recorded by the checkpoint: the state hash ([`super::hash::state_root`])
+    /// in format 3, the memory hash ([`super::hash::StateHash::root`]) in format 2.
+    pub state_hash: Hash,
+    /// The checkpoint's format ([`FORMAT`] or [`FORMAT_2`]).
+    pub format: u32,
+    /// Where the message log stood at the checkpoint (format 3).
+    pub log: Option<LogPosition>,
     /// The pages of `state`'s memories that are not zero.
     pub nonzero: NonZeroPages,
 }
@@ -334,10 +370,25 @@ impl StateDir {
         let text = fs::read_to_string(&path).map_err(|e| io_err(&path, e))?;
         let m: Manifest = serde_json::from_str(&text)
             .map_err(|e| corrupt(&path, format!("invalid JSON: {e}")))?;
-        if m.format != FORMAT {
+        if m.format != FORMAT && m.format != FORMAT_2 {
             return Err(corrupt(
                 &path,
-                format!("format {} is not supported (expected {FORMAT})", m.format),
+                format!(
+                    "format {} is not supported (expected {FORMAT_2} or {FORMAT})",
+                    m.format
+                ),
+            ));
+        }
+        if m.state_hash.is_none() {
+            return Err(corrupt(
+                &path,
+                "the checkpoint has no `state_hash`: refusing a state that cannot be verified",
+            ));
+        }
+        if m.format == FORMAT && m.log.is_none() {
+            return Err(corrupt(
+                &path,
+                "the checkpoint has no `log`: refusing a message log that cannot be verified",
             ));
         }
         Ok(m)
@@ -351,10 +402,20 @@ impl StateDir {
 
     /// Makes the page files hold checkpoint `m`: applies its log again unless `APPLIED` says it
     /// is in already (after a crash between the commit and the end of the apply).
+    /// Then checks the message log against the checkpoint, appending the checkpoint's record
+    /// again if a crash cut it off.
     fn recover(&self, m: &Manifest) -> Result<(), Error> {
-        if self.applied() == Some(m.number) {
-            return Ok(());
+        if self.applied() != Some(m.number) {
+            self.reapply(m)?;
         }
+        match &m.log {
+            Some(r) => log_file::repair(&self.path, r, &format!("checkpoint-{}.json", m.number)),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies checkpoint `m`'s write-ahead log to the page files again.
+    fn reapply(&self, m: &Manifest) -> Result<(), Error> {
         let path = self.path.join(&m.wal.file);
         let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
         let records = parse_wal(&path, &bytes, &m.wal)?;
@@ -441,18 +502,13 @@ impl StateDir {
             stable: stable.nonzero,
         };
         let wasm = self.read_module(&m.module_sha256)?;
-        let state_hash = match &m.state_hash {
+        let manifest_path = self.path.join(format!("checkpoint-{}.json", m.number));
+        let mut state_hash = [0u8; 32];
+        hex::decode_to_slice(m.state_hash.as_deref().unwrap_or_default(), &mut state_hash)
+            .map_err(|e| corrupt(&manifest_path, format!("state_hash: {e}")))?;
+        let log = match &m.log {
+            Some(r) => Some(r.position(&manifest_path)?),
             None => None,
-            Some(h) => {
-                let mut out = [0u8; 32];
-                hex::decode_to_slice(h, &mut out).map_err(|e| {
-                    corrupt(
-                        &self.path.join(format!("checkpoint-{}.json", m.number)),
-                        format!("state_hash: {e}"),
-                    )
-                })?;
-                Some(out)
-            }
         };
         Ok(Loaded {
             state: CanisterState {
@@ -467,6 +523,8 @@ impl StateDir {
             },
             number: m.number,
             state_hash,
+            format: m.format,
+            log,
             nonzero,
         })
     }
@@ -481,8 +539,25 @@ impl StateDir {
         Ok(wasm)
     }
 
+    /// Takes the directory's exclusive lock (see [`super::lock`]), which must exist; waits for
+    /// another process that holds it, calling `on_wait` first.
+    pub fn lock(&self, on_wait: &mut dyn FnMut()) -> Result<DirLock, Error> {
+        if !self.path.is_dir() {
+            return Err(Error::State(StateError::NoCanister {
+                path: self.path.clone(),
+            }));
+        }
+        super::lock::lock(&self.path, on_wait)
+    }
+
+    /// Creates the directory if needed and takes its exclusive lock (see [`StateDir::lock`]).
+    pub fn create_locked(&self, on_wait: &mut dyn FnMut()) -> Result<DirLock, Error> {
+        fs::create_dir_all(&self.path).map_err(|e| io_err(&self.path, e))?;
+        self.lock(on_wait)
+    }
+
     /// Commits `state` as the new current state, atomically, writing every page (a full
-    /// checkpoint).
+    /// checkpoint) and no log record.
     pub fn save(&self, state: &CanisterState) -> Result<CheckpointStats, Error> {
         self.checkpoint(&Checkpoint {
             wasm: &state.wasm,
@@ -493,8 +568,9 @@ impl StateDir {
             globals: state.globals.clone(),
             system: &state.system,
             clock: &state.clock,
-            state_hash: None,
+            state_hash: super::hash::state_hash_of(state),
             changed: Changed::All,
+            log_record: None,
         })
     }
 
@@ -540,6 +616,24 @@ impl StateDir {
         };
         let heap_pages = pages_of(HEAP_FILE, cp.heap, heap_change)?;
         let stable_pages = pages_of(STABLE_FILE, cp.stable, stable_change)?;
+
+        // 0. Where the log record goes (the log exists and its tail is clean from here on).
+        let prepared = log_file::prepare(
+            &self.path,
+            previous.is_none(),
+            previous.as_ref().and_then(|m| m.log.as_ref()),
+        )?;
+        let record = cp.log_record.unwrap_or_default();
+        let log = LogRef {
+            records: prepared.records + u64::from(!record.is_empty()),
+            bytes: prepared.bytes + record.len() as u64,
+            chain: hex::encode(if record.is_empty() {
+                prepared.chain
+            } else {
+                log_file::chain_step(&prepared.chain, record.as_bytes())
+            }),
+            record: record.to_string(),
+        };
 
         // 1. The write-ahead log.
         let wal_name = format!("wal-{number}.bin");
@@ -587,13 +681,14 @@ impl StateDir {
             globals: cp.globals.clone(),
             system: cp.system.clone(),
             clock: cp.clock.clone(),
-            state_hash: cp.state_hash.map(hex::encode),
+            state_hash: Some(hex::encode(cp.state_hash)),
             wal: WalRef {
                 file: wal_name.clone(),
                 sha256,
                 pages: count,
                 fresh,
             },
+            log: Some(log.clone()),
         };
         let name = format!("checkpoint-{number}.json");
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
@@ -614,11 +709,16 @@ impl StateDir {
             heap_changed,
             stable_changed,
         )?;
+        // 5. The log record (appended again by `recover` if this is interrupted).
+        if !record.is_empty() {
+            log_file::append_at(&self.path, prepared.bytes, record.as_bytes())?;
+        }
         self.remove_stale(number);
         Ok(CheckpointStats {
             number,
             pages_written: count,
             log_bytes: (WAL_MAGIC.len() + 8) as u64 + count * RECORD_BYTES as u64,
+            log: Some(log.position(&self.path.join(&name))?),
         })
     }
 
@@ -636,19 +736,35 @@ impl StateDir {
         Ok(sha)
     }
 
-    /// Removes the manifests and logs of older checkpoints and leftovers of interrupted ones
-    /// (best effort: leftovers are harmless).
+    /// Removes the manifests and logs of checkpoints older than `keep` and leftovers of
+    /// interrupted ones (best effort: leftovers are harmless). Never removes what `CURRENT`
+    /// names (read again here), nor anything numbered above `keep`.
     fn remove_stale(&self, keep: u64) {
+        let current = fs::read_to_string(self.path.join(CURRENT)).ok();
+        let live = current
+            .as_deref()
+            .map(str::trim)
+            .and_then(|n| n.strip_prefix("checkpoint-"))
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|n| n.parse::<u64>().ok());
         let Ok(entries) = fs::read_dir(&self.path) else {
             return;
         };
-        let keep_manifest = format!("checkpoint-{keep}.json");
-        let keep_wal = format!("wal-{keep}.bin");
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            let stale = (name.starts_with("checkpoint-") && name != keep_manifest.as_str())
-                || (name.starts_with("wal-") && name != keep_wal.as_str());
+            let number = name
+                .strip_prefix("checkpoint-")
+                .and_then(|n| {
+                    n.strip_suffix(".json")
+                        .or_else(|| n.strip_suffix(".json.tmp"))
+                })
+                .or_else(|| {
+                    name.strip_prefix("wal-")
+                        .and_then(|n| n.strip_suffix(".bin"))
+                })
+                .and_then(|n| n.parse::<u64>().ok());
+            let stale = number.is_some_and(|n| n < keep && Some(n) != live);
             if stale {
                 let _ = fs::remove_file(entry.path());
             }

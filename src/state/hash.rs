@@ -1,10 +1,17 @@
-//! The state hash: a Merkle tree over 4 KiB pages of every memory, plus sizes, globals and
-//! certified data (DESIGN.md §6).
+//! The state hash: a Merkle tree over 4 KiB pages of every memory, plus sizes, globals,
+//! certified data and every other fact that decides the canister's behaviour (DESIGN.md §6).
 //!
 //! Each memory has a binary Merkle tree whose leaves are the SHA-256 of its 4 KiB pages (domain
-//! separated; the tree fixes each page's position). Updating a set of dirty pages rehashes those leaves and their
-//! paths to the root: O(dirty · log pages), never O(memory size). The state hash combines the
-//! memory roots with the memory sizes, the mutable globals and the certified data.
+//! separated; the tree fixes each page's position). Updating a set of dirty pages rehashes those
+//! leaves and their paths to the root: O(dirty · log pages), never O(memory size).
+//!
+//! Two levels:
+//! - the *memory hash* ([`StateHash::root`]) combines the memory roots with the memory sizes,
+//!   the mutable globals and the certified data. Until state format 3 this was the whole state
+//!   hash, so directories and logs written before still verify against it;
+//! - the *state hash* ([`state_root`]) combines the memory hash with the [`Metadata`]: module
+//!   hash, stable mode, heap type, canister id, controllers, version, cycle balance, global
+//!   timer and clock (message counter and time). An edit of any of them changes it.
 
 use sha2::{Digest, Sha256};
 
@@ -216,7 +223,8 @@ impl StateHash {
         }
     }
 
-    /// The root over memory roots, memory sizes, globals and certified data.
+    /// The memory hash: the root over memory roots, memory sizes, globals and certified data
+    /// (the state hash of state format 2; [`state_root`] adds the metadata).
     pub fn root(
         &self,
         heap_len: usize,
@@ -241,6 +249,75 @@ impl StateHash {
         h.update(certified_data);
         h.finalize().into()
     }
+}
+
+/// Everything besides memories, globals and certified data that decides how a canister
+/// behaves: hashed into the state hash by [`state_root`].
+#[derive(Debug, Clone, Copy)]
+pub struct Metadata<'a> {
+    /// SHA-256 of the installed (uninstrumented) module.
+    pub module_sha256: &'a Hash,
+    /// How stable memory is reached.
+    pub stable_mode: super::StableMode,
+    /// The heap's address type.
+    pub heap_type: crate::runtime::ic0::HeapType,
+    /// System state (canister id, controllers, version, cycles, timer; its certified data is in
+    /// the memory hash already and is hashed again here, harmlessly).
+    pub system: &'a super::SystemState,
+    /// Message counter and time.
+    pub clock: &'a super::Clock,
+}
+
+fn update_bytes(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// The state hash: the memory hash ([`StateHash::root`]) combined with `meta`.
+pub fn state_root(memory_hash: &Hash, meta: &Metadata<'_>) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"canister-vm state v3\0");
+    h.update(memory_hash);
+    h.update(meta.module_sha256);
+    // Enums by their serialized names, so the hash does not depend on declaration order.
+    let stable_mode = serde_json::to_string(&meta.stable_mode).expect("enums serialize");
+    let heap_type = serde_json::to_string(&meta.heap_type).expect("enums serialize");
+    update_bytes(&mut h, stable_mode.as_bytes());
+    update_bytes(&mut h, heap_type.as_bytes());
+    let sys = meta.system;
+    update_bytes(&mut h, &sys.canister_id);
+    h.update((sys.controllers.len() as u64).to_le_bytes());
+    for c in &sys.controllers {
+        update_bytes(&mut h, c);
+    }
+    update_bytes(&mut h, &sys.certified_data);
+    h.update(sys.global_timer.to_le_bytes());
+    h.update(sys.canister_version.to_le_bytes());
+    h.update(sys.cycle_balance.to_le_bytes());
+    h.update(meta.clock.messages.to_le_bytes());
+    h.update(meta.clock.last_time.to_le_bytes());
+    h.finalize().into()
+}
+
+/// The state hash of `state`, hashing its memories from scratch.
+pub fn state_hash_of(state: &super::CanisterState) -> Hash {
+    let memory = StateHash::from_scratch(&state.heap, &state.stable).root(
+        state.heap.len(),
+        state.stable.len(),
+        &state.globals,
+        &state.system.certified_data,
+    );
+    let module: Hash = Sha256::digest(&state.wasm).into();
+    state_root(
+        &memory,
+        &Metadata {
+            module_sha256: &module,
+            stable_mode: state.stable_mode,
+            heap_type: state.heap_type,
+            system: &state.system,
+            clock: &state.clock,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -7,11 +7,15 @@
 
 mod dir;
 pub mod hash;
+pub mod lock;
+pub mod log_file;
 pub(crate) mod os;
 mod page_file;
 mod values;
 
-pub use dir::{Changed, Checkpoint, CheckpointStats, Loaded, StateDir};
+pub use dir::{Changed, Checkpoint, CheckpointStats, FORMAT, FORMAT_2, Loaded, StateDir};
+pub use lock::DirLock;
+pub use log_file::LogPosition;
 pub use values::GlobalValue;
 
 pub use crate::instrument::StableMode;

@@ -7,6 +7,7 @@ mod bad_input;
 mod checkpoints;
 mod cli_example;
 mod engine_choice;
+mod integrity;
 mod lifecycle;
 mod metering;
 mod replay;

@@ -25,7 +25,7 @@ fn at(time: Option<u64>, caller: Option<&str>) -> MessageInput {
 }
 
 /// Copies directory `from` to `to`, recursively.
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     fs::create_dir_all(to).unwrap();
     for entry in fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
@@ -94,8 +94,11 @@ fn kv_session(dir: &Path, range: std::ops::Range<u64>) -> Vec<Outcome> {
                     ..InstructionLimits::default()
                 };
                 let config = CanisterConfig::default().instruction_limits(limits);
+                // One handle at a time: a directory is locked while open.
+                drop(kv);
                 let mut small = PersistentCanister::open(dir, config).unwrap();
                 let outcome = small.update("fill", &arg("(500 : nat64)"), &none).unwrap();
+                drop(small);
                 kv = PersistentCanister::open(dir, CanisterConfig::default()).unwrap();
                 outcome
             }
@@ -226,7 +229,11 @@ fn a_tampered_argument_is_reported_at_its_record() {
     lines[35] = serde_json::to_string(&record).unwrap();
     fs::write(&path, lines.join("\n") + "\n").unwrap();
 
-    let stderr = cli(&["replay", dir.to_str().unwrap()]).fails(1);
+    // The directory's checkpoint sees that its log was edited (state format 3)...
+    let stderr = cli(&["replay", dir.to_str().unwrap()]).fails(2);
+    assert!(stderr.contains("the log was edited"), "{stderr}");
+    // ...and replaying the log file itself shows where the edit makes a difference.
+    let stderr = cli(&["replay", path.to_str().unwrap()]).fails(1);
     assert!(
         stderr.contains("record 36 (line 36, update `put`) diverged in `state_hash`"),
         "{stderr}"
@@ -255,7 +262,7 @@ fn a_tampered_argument_is_reported_at_its_record() {
     query.arg = arg("(9 : nat64)");
     lines[36] = serde_json::to_string(&query).unwrap();
     fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let stderr = cli(&["replay", dir.to_str().unwrap()]).fails(1);
+    let stderr = cli(&["replay", path.to_str().unwrap()]).fails(1);
     assert!(
         stderr.contains("record 37 (line 37, query `get`) diverged in `reply`"),
         "{stderr}"

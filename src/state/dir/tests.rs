@@ -23,8 +23,9 @@ fn checkpoint<'a>(state: &'a CanisterState, changed: Changed<'a>) -> Checkpoint<
         globals: state.globals.clone(),
         system: &state.system,
         clock: &state.clock,
-        state_hash: Some([9; 32]),
+        state_hash: [9; 32],
         changed,
+        log_record: None,
     }
 }
 
@@ -76,7 +77,7 @@ fn a_delta_checkpoint_writes_only_the_listed_pages() {
     assert_eq!(stats.pages_written, 2);
     let loaded = dir.load_checked().unwrap();
     assert_eq!(loaded.state, state);
-    assert_eq!(loaded.state_hash, Some([9; 32]));
+    assert_eq!(loaded.state_hash, [9; 32]);
     // The log holds the two pages and nothing else.
     let wal = fs::metadata(dir.path().join("wal-1.bin")).unwrap().len();
     assert_eq!(wal, stats.log_bytes);
