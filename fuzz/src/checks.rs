@@ -772,6 +772,14 @@ fn mutants(wasm: &[u8]) -> Vec<Vec<u8>> {
 
 /// Checks the input of `seed`.
 pub fn check_seed(target: Target, seed: u64) -> Outcome {
+    if crate::generate::uses_store_generator(target, seed) {
+        return match guard("generator-panic", "store generator", || {
+            crate::generate::stores_module(seed)
+        }) {
+            Ok(input) => check(target, &input),
+            Err(v) => Outcome::new(v, 0),
+        };
+    }
     let data = crate::generate::seed_bytes(seed);
     check_data(target, &data)
 }

@@ -197,8 +197,7 @@ enum Event {
 pub fn save_failure(out: &Path, target: Target, seed: u64, class: &str, detail: &str) -> PathBuf {
     let _ = std::fs::create_dir_all(out);
     let stem = out.join(format!("{}-{seed}", target.name()));
-    let bytes = crate::generate::seed_bytes(seed);
-    match Input::new(&bytes) {
+    match Input::for_target(target, seed) {
         Ok(input) => {
             let _ = std::fs::write(stem.with_extension("wasm"), &input.wasm);
             if let Ok(text) = wasmprinter::print_bytes(&input.wasm) {

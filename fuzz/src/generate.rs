@@ -110,10 +110,25 @@ impl Input {
         })
     }
 
-    /// Builds the input of `seed`.
+    /// Builds the input of `seed` with wasm-smith.
     pub fn from_seed(seed: u64) -> arbitrary::Result<Input> {
         Input::new(&seed_bytes(seed))
     }
+
+    /// The input `seed` gives `target`: every 4th seed (`seed % 4 == 3`) of the running checks
+    /// comes from the store-shape generator ([`stores_module`]), the others from wasm-smith.
+    pub fn for_target(target: crate::Target, seed: u64) -> arbitrary::Result<Input> {
+        if uses_store_generator(target, seed) {
+            Ok(stores_module(seed))
+        } else {
+            Input::from_seed(seed)
+        }
+    }
+}
+
+/// Whether `target` takes seed `seed`'s module from the store-shape generator.
+pub fn uses_store_generator(target: crate::Target, seed: u64) -> bool {
+    target != crate::Target::InstrumentNeverPanics && seed % 4 == 3
 }
 
 /// An argument: boundary values often, arbitrary bits otherwise.
@@ -168,4 +183,278 @@ pub fn plan(layout: &Layout, u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<
         });
     }
     Ok(calls)
+}
+
+/// The store-shape generator: modules whose functions store through base locals at offsets
+/// near 4 KiB page boundaries, move the bases by a page or a few bytes (so addresses wrap around),
+/// and mix in loops, branches, bulk operators and out-of-bounds stores: the shapes where the
+/// write barrier groups and elides marks (barrier-unmarked-on-trap.wat came from such a
+/// generator). wasm-smith rarely makes two stores from one base; these modules do little else.
+/// Loops are counted down from at most 4, so every call ends.
+pub fn stores_module(seed: u64) -> Input {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5702_e5ba_5e5e_ed00);
+    let mems: Vec<bool> = (0..rng.usize(1..=3)).map(|_| rng.u8(..4) == 0).collect();
+    let mut wat = String::from("(module\n");
+    for (i, &m64) in mems.iter().enumerate() {
+        let min = rng.u64(1..=3);
+        let max = min + rng.u64(0..=2);
+        let ty = if m64 { "i64 " } else { "" };
+        wat += &format!("  (memory {ty}{min} {max})\n");
+        let _ = i;
+    }
+    if rng.bool() {
+        let t = if mems[0] { "i64" } else { "i32" };
+        wat += &format!(
+            "  (data ({t}.const 4090) \"\\01\\02\\03\\04\\05\\06\\07\\08\\09\\0a\\0b\\0c\")\n"
+        );
+    }
+    let funcs = rng.usize(1..=3);
+    for f in 0..funcs {
+        wat += &format!("  (func (export \"f{f}\") (param $p0 i32) (param $p1 i32)\n");
+        for (m, &m64) in mems.iter().enumerate() {
+            let t = if m64 { "i64" } else { "i32" };
+            for b in 0..3 {
+                wat += &format!("    (local $b{m}_{b} {t})\n");
+            }
+        }
+        wat += "    (local $n0 i32) (local $n1 i32) (local $n2 i32)\n";
+        let mut g = StoreGen {
+            rng: &mut rng,
+            mems: &mems,
+            out: String::new(),
+            labels: 0,
+        };
+        let n = g.rng.usize(2..=8);
+        for _ in 0..n {
+            g.stmt(0, 2);
+        }
+        wat += &g.out;
+        wat += "  )\n";
+    }
+    wat += ")\n";
+    let wasm = wat::parse_str(&wat).expect("the store generator writes valid WAT");
+    let mut calls = Vec::new();
+    for _ in 0..rng.usize(2..=6) {
+        let pick = |rng: &mut fastrand::Rng| match rng.u8(..4) {
+            0 => 0,
+            1 => *[4096, 8, 64, -1, 1].get(rng.usize(..5)).unwrap_or(&0),
+            _ => rng.i32(..),
+        };
+        calls.push(Call {
+            export: format!("f{}", rng.usize(..funcs)),
+            args: vec![Value::I32(pick(&mut rng)), Value::I32(pick(&mut rng))],
+        });
+    }
+    Input {
+        wasm,
+        calls,
+        fuel_global: None,
+    }
+}
+
+struct StoreGen<'a> {
+    rng: &'a mut fastrand::Rng,
+    mems: &'a [bool],
+    out: String,
+    labels: u32,
+}
+
+impl StoreGen<'_> {
+    fn konst(&mut self, m64: bool) -> String {
+        let v: i64 = match self.rng.u8(..10) {
+            0 => 0,
+            1 => 4095,
+            2 => 4096,
+            3 => -1,
+            4 => -4096,
+            8 => -self.rng.i64(1..64),
+            9 => self.rng.i64(1..5000),
+            5 => self.rng.i64(0..3 * 65536),
+            6 => 65536 - self.rng.i64(1..16),
+            _ => self.rng.i64(-8..8) * 4096 + self.rng.i64(-8..8),
+        };
+        if m64 {
+            format!("(i64.const {v})")
+        } else {
+            format!("(i32.const {})", v as i32)
+        }
+    }
+
+    fn line(&mut self, depth: usize, s: &str) {
+        self.out += &"  ".repeat(depth + 2);
+        self.out += s;
+        self.out += "\n";
+    }
+
+    fn addr(&mut self, m: usize) -> String {
+        let m64 = self.mems[m];
+        let t = if m64 { "i64" } else { "i32" };
+        let b = format!("$b{m}_{}", self.rng.usize(..2));
+        // Small constants mostly, so stores from one base group (span <= 4096 bytes).
+        let small = |rng: &mut fastrand::Rng| match rng.u8(..4) {
+            0 => rng.i64(4000..4100),
+            _ => rng.i64(0..2048),
+        };
+        match self.rng.u8(..6) {
+            0 | 1 => format!("(local.get {b})"),
+            2 => format!("({t}.add (local.get {b}) ({t}.const {}))", small(self.rng)),
+            3 => format!("(local.tee {b} ({t}.add (local.get {b}) ({t}.const 8)))"),
+            4 => format!("({t}.sub (local.get {b}) ({t}.const {}))", small(self.rng)),
+            _ => format!("({t}.add (local.get {b}) {})", self.konst(m64)),
+        }
+    }
+
+    fn stmt(&mut self, depth: usize, max_depth: usize) {
+        let m = self.rng.usize(..self.mems.len());
+        let m64 = self.mems[m];
+        let t = if m64 { "i64" } else { "i32" };
+        let kind = self.rng.u8(..18);
+        match kind {
+            16..=17 => {
+                // A group of stores from one base near the top of the address space, so that
+                // some wrap around to low pages and others are out of bounds.
+                let b = self.rng.usize(..2);
+                let near = -self.rng.i64(1..=4096);
+                let k = if m64 {
+                    format!("(i64.const {near})")
+                } else {
+                    format!("(i32.const {near})")
+                };
+                self.line(depth, &format!("(local.set $b{m}_{b} {k})"));
+                for _ in 0..self.rng.usize(2..=4) {
+                    let c = self.rng.i64(0..4096);
+                    let addr = match self.rng.u8(..3) {
+                        0 => format!("(local.get $b{m}_{b})"),
+                        _ => format!("({t}.add (local.get $b{m}_{b}) ({t}.const {c}))"),
+                    };
+                    let offset = self.rng.u64(..64);
+                    let (op, val) = match self.rng.u8(..3) {
+                        0 => ("i64.store8", "(i64.const 0x99)"),
+                        1 => ("f32.store", "(f32.const 1.5)"),
+                        _ => ("i32.store16", "(i32.const 0xabcd)"),
+                    };
+                    self.line(depth, &format!("({op} {m} offset={offset} {addr} {val})"));
+                }
+            }
+            0..=1 => {
+                let b = self.rng.usize(..2);
+                let k = self.konst(m64);
+                self.line(depth, &format!("(local.set $b{m}_{b} {k})"));
+            }
+            2..=3 => {
+                let b = self.rng.usize(..2);
+                let op = if self.rng.bool() { "sub" } else { "add" };
+                let step = if self.rng.bool() {
+                    4096
+                } else {
+                    self.rng.i64(1..16)
+                };
+                self.line(
+                    depth,
+                    &format!(
+                        "(local.set $b{m}_{b} ({t}.{op} (local.get $b{m}_{b}) ({t}.const {step})))"
+                    ),
+                );
+            }
+            4..=9 => {
+                let (op, val) = match self.rng.u8(..7) {
+                    0 => ("i32.store8", "(i32.const 0xab)"),
+                    1 => ("i32.store16", "(i32.const 0xabcd)"),
+                    2 => ("i32.store", "(i32.const 0x11223344)"),
+                    3 => ("i64.store8", "(i64.const 0x99)"),
+                    4 => ("i64.store", "(i64.const 0x0102030405060708)"),
+                    5 => ("f32.store", "(f32.const 1.5)"),
+                    _ => ("f64.store", "(f64.const -2.25)"),
+                };
+                let offset = match self.rng.u8(..4) {
+                    0 => 0,
+                    1 => self.rng.u64(4085..=4096),
+                    2 => self.rng.u64(..8192),
+                    _ => self.rng.u64(..16),
+                };
+                let a = self.addr(m);
+                self.line(depth, &format!("({op} {m} offset={offset} {a} {val})"));
+            }
+            10 => {
+                let a = self.addr(m);
+                let len = self.rng.u64(..5000);
+                self.line(
+                    depth,
+                    &format!("(memory.fill {m} {a} (i32.const 0x5a) ({t}.const {len}))"),
+                );
+            }
+            11 => {
+                // Between memories of one address type (mixed types need care wasmparser and
+                // the spec only recently agreed on).
+                let same: Vec<usize> = (0..self.mems.len())
+                    .filter(|&n| self.mems[n] == m64)
+                    .collect();
+                let n = same[self.rng.usize(..same.len())];
+                let a = self.addr(m);
+                let s = self.addr(n);
+                let len = self.rng.u64(..5000);
+                // memory.copy's length has the smaller of the two address types.
+                let lt = if m64 && self.mems[n] { "i64" } else { "i32" };
+                self.line(
+                    depth,
+                    &format!("(memory.copy {m} {n} {a} {s} ({lt}.const {len}))"),
+                );
+            }
+            12 => {
+                let a = self.addr(m);
+                let lane = self.rng.u8(..4);
+                self.line(
+                    depth,
+                    &format!(
+                        "(v128.store32_lane {m} offset=1032 {lane} {a} (v128.const i64x2 -1 -2))"
+                    ),
+                );
+            }
+            13 if depth < max_depth => {
+                let l = self.labels;
+                self.labels += 1;
+                let count = self.rng.u32(1..=4);
+                self.line(depth, &format!("(local.set $n{depth} (i32.const {count}))"));
+                self.line(depth, &format!("(block $x{l} (loop $l{l}"));
+                for _ in 0..self.rng.usize(1..=4) {
+                    self.stmt(depth + 1, max_depth);
+                }
+                self.line(
+                    depth + 1,
+                    &format!("(local.set $n{depth} (i32.sub (local.get $n{depth}) (i32.const 1)))"),
+                );
+                self.line(depth + 1, &format!("(br_if $l{l} (local.get $n{depth}))))"));
+            }
+            14 if depth < max_depth => {
+                let bit = 1u32 << self.rng.u32(..8);
+                self.line(
+                    depth,
+                    &format!("(if (i32.and (local.get $p0) (i32.const {bit})) (then"),
+                );
+                for _ in 0..self.rng.usize(1..=3) {
+                    self.stmt(depth + 1, max_depth);
+                }
+                self.line(depth, "))");
+            }
+            15 if depth < max_depth => {
+                let l = self.labels;
+                self.labels += 1;
+                self.line(depth, &format!("(block $bb{l}"));
+                self.stmt(depth + 1, max_depth);
+                self.line(
+                    depth + 1,
+                    &format!("(br_if $bb{l} (i32.and (local.get $p1) (i32.const 1)))"),
+                );
+                self.stmt(depth + 1, max_depth);
+                self.line(depth, ")");
+            }
+            _ => {
+                let a = self.addr(m);
+                self.line(
+                    depth,
+                    &format!("(i32.store8 {m} offset=4095 {a} (i32.const 0x77))"),
+                );
+            }
+        }
+    }
 }

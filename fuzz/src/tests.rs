@@ -8,6 +8,12 @@ use crate::exec::{Call, Value};
 /// The smoke seeds of each target (a few seconds in the dev profile).
 const SMOKE_SEEDS: std::ops::Range<u64> = 0..25;
 
+/// Smoke seeds on which `main` still finds a known issue-14 fault, with the finding's class:
+/// the store generator's wrap-around group (seed 3) leaves page 0 unmarked when the group's
+/// later store traps (fault 2). When the fix lands this list must become empty (the smoke test
+/// fails until it is, so the flip is not forgotten).
+const KNOWN_FAULT_SEEDS: [(Target, u64, &str); 1] = [(Target::BarrierSoundness, 3, "soundness")];
+
 fn smoke(target: Target) {
     let mut checked = 0;
     let mut calls = 0;
@@ -16,19 +22,22 @@ fn smoke(target: Target) {
         let outcome = check_seed(target, seed);
         calls += outcome.calls;
         match &outcome.verdict {
-            Verdict::Finding(f) => {
-                findings.push(format!("seed {seed}: [{}] {}", f.class, f.detail))
-            }
+            Verdict::Finding(f) => findings.push((seed, f.class, f.detail.clone())),
             Verdict::Skipped(_) => {}
             _ => checked += 1,
         }
     }
-    assert!(
-        findings.is_empty(),
-        "{}:\n{}",
-        target.name(),
-        findings.join("\n")
-    );
+    let known: Vec<(u64, &str)> = KNOWN_FAULT_SEEDS
+        .iter()
+        .filter(|(t, _, _)| *t == target)
+        .map(|(_, seed, class)| (*seed, *class))
+        .collect();
+    let found: Vec<(u64, &str)> = findings.iter().map(|(s, c, _)| (*s, *c)).collect();
+    let text: Vec<String> = findings
+        .iter()
+        .map(|(s, c, d)| format!("seed {s}: [{c}] {d}"))
+        .collect();
+    assert_eq!(found, known, "{}:\n{}", target.name(), text.join("\n"));
     // The generator must produce checkable modules, and the checks must make calls.
     assert!(
         checked >= SMOKE_SEEDS.end as usize / 2,
@@ -172,6 +181,29 @@ fn repro_early_grouped_mark_is_a_memory_mismatch() {
         &[("f0", &[Value::I32(0), Value::I32(0)])],
     );
     assert_eq!(class(Target::PlainVsInstrumented, &p), Some("memory"));
+}
+
+/// The store-shape generator finds both barrier faults of issue 14 in generated modules: an
+/// unmarked wrapped store before a trap (seed 3), and a group mark that traps before earlier
+/// stores ran (seed 235: plain wrote page 0, the instrumented module trapped first).
+#[test]
+fn the_store_generator_finds_the_barrier_faults() {
+    assert!(crate::generate::uses_store_generator(
+        Target::BarrierSoundness,
+        3
+    ));
+    let soundness = check_seed(Target::BarrierSoundness, 3);
+    assert_eq!(
+        soundness.finding().map(|f| f.class),
+        Some("soundness"),
+        "{soundness:?}"
+    );
+    let order = check_seed(Target::PlainVsInstrumented, 235);
+    assert_eq!(
+        order.finding().map(|f| f.class),
+        Some("memory"),
+        "{order:?}"
+    );
 }
 
 #[test]
