@@ -6,6 +6,7 @@ use anyhow::{Result, bail};
 mod bench;
 mod canisters;
 mod demo;
+mod fuzz;
 mod spec;
 mod wasi;
 
@@ -21,6 +22,7 @@ fn main() -> Result<()> {
         "build-canisters" => canisters::build_canisters(rest),
         "spec" => spec::run(rest),
         "demo" => demo::run(rest),
+        "fuzz" => fuzz::run(rest),
         "wasi-check" => wasi::run(rest),
         "help" | "--help" | "-h" => {
             print_help();
@@ -37,6 +39,8 @@ fn print_help() {
          bench             run the criterion suites and rewrite BENCHMARKS.md (--quick: short run)\n  \
          build-canisters   build the Rust test canisters for wasm32-unknown-unknown\n  \
          demo              install and drive the example canister end to end\n  \
+         fuzz              differential fuzzing of instrumentation and engines (--target, --seconds, \
+         --modules, --seed, --jobs)\n  \
          spec              run the WebAssembly spec suite and print a table per file and mode\n  \
          wasi-check        run canister-vm built for wasm32-wasip1 and natively; fail on any difference"
     );
