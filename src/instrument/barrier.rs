@@ -33,24 +33,45 @@
 //!
 //! **Elision.** Within straight-line code, consecutive stores whose address is `local.get $x`
 //! (or `local.tee $x`), possibly plus or minus constants (`i32.add`/`i32.sub` with an
-//! `i32.const`, or the i64 forms), with `$x` not written in between, form a group as long as the
-//! bytes they write, relative to `$x`, span at most 4096 bytes: `[x + lo, x + hi)` with
-//! `hi - lo <= 4096` (`lo`, `hi` include the constants and `memarg` offsets; addresses are
-//! computed modulo the address width, as the program computes them, so this stays exact when
-//! `x + constant` wraps). Such a store needs no scratch local even when it is not grouped: its
-//! mark recomputes `x + constant + offset`.
-//! Such a range touches at most two 4 KiB pages, those of `x + lo` and `x + hi - 1`, whatever
-//! `$x`'s alignment, so the group's **first** store marks both right after it executes, and the
-//! others emit nothing. Marking the whole group at its first store (rather than after the last)
-//! never misses a page even when a later store of the group traps and the memory is not rolled
-//! back; it may over-mark one page past the end of the memory, which the extra map byte absorbs
-//! (and on a wasm32 memory an address that would wrap marks a low page, harmlessly). A group
-//! ends (and the provenance of every operand is forgotten) at `block`, `loop`, `if`, `else`,
-//! `end`, `br`, `br_table`, `return`, `unreachable`, `return_call*` and `memory.grow`; a write to
-//! `$x` ends `$x`'s groups. Calls and `br_if` do not end a group: the mark was made before them,
-//! and `$x` cannot change. E.g. eight `i64.store offset=0..56` from `$x` emit one mark: the pages
-//! of `x + 0` and `x + 63`. The operand provenance comes from a small abstract stack over
-//! wasmparser's operator arities.
+//! `i32.const`, or the i64 forms), with `$x` not written in between, can form a group. Such a
+//! store needs no scratch local even when it is not grouped: its mark recomputes
+//! `x + constant + offset` modulo the address width, which is its effective address whenever
+//! the store succeeds (Wasm computes `ea = addr + offset` without wrapping and traps past the
+//! memory, while the `i32.add` that built `addr` wraps).
+//!
+//! A group is anchored at its **first** store (the leader), whose address operand is
+//! `A = x + c` (as the program computes it, modulo the address width). A later store through
+//! `$x` with constant `c'` and offset `o` writes `[A + p, A + p + w)` modulo the address width,
+//! with `p = (c' - c + o) mod 2^32` (or `2^64`); it joins the group if the bytes of the whole
+//! group, `[A + lo, A + hi)`, stay within 4096 bytes (`hi - lo <= 4096`), comparing the `p` as
+//! plain unsigned numbers. So a store below the anchor (`c' + o < c`, e.g. `x` after `x + 8`)
+//! never joins: its `p` is near `2^32`. The leader marks the pages of `A + lo` and `A + hi - 1`
+//! right after it executes; the other stores emit nothing. This is exact and cannot trap:
+//! - the leader succeeded, so `A + offset_leader` is in bounds, and `0 <= lo <= offset_leader`:
+//!   `A + lo` does not wrap and is a page of the memory;
+//! - `A + hi - 1 < A + lo + 4096` is at most one page past the memory's last page (the map's
+//!   spare byte), or wraps to a low page on a memory of the whole address space (harmless);
+//! - a store of the group that succeeds writes bytes congruent to `[A + lo, A + hi)`, a range of
+//!   at most 4096 bytes, so on the two pages marked (when the range wraps around the address
+//!   space, those are the last page and page 0).
+//!
+//! So a mark never traps and never runs before an earlier instruction (it follows the leader's
+//! store): a message traps where the plain module traps, after the same effects, and every
+//! store that ran before the trap is marked. (Anchoring at `x` instead of `A`, as this pass once
+//! did, marked `x + lo` with `lo` below the anchor: when `x + c` wraps, that address is near
+//! `2^32`, the mark traps on the map before the leader's page is marked and before the code
+//! between the stores runs.) A group ends (and the provenance of every operand is forgotten) at
+//! `block`, `loop`, `if`, `else`, `end`, `br`, `br_table`, `return`, `unreachable`,
+//! `return_call*` and `memory.grow`; a write to `$x` ends `$x`'s groups. Calls and `br_if` do
+//! not end a group: the mark was made before them, and `$x` cannot change (a callee that grows
+//! the memory grows the map too). E.g. eight `i64.store offset=0..56` from `$x` emit one mark:
+//! the pages of `x + 0` and `x + 63`. The operand provenance comes from a small abstract stack
+//! over wasmparser's operator arities.
+//!
+//! **Host defence.** The host trusts the marks: commit and rollback copy only marked pages
+//! (O(dirty pages)). Detecting an unmarked page would need a full diff (O(memory)) per message,
+//! so that check lives in the tests (`barrier/tests.rs`, `tests/all/barrier_traps.rs`, the spec
+//! suite's soundness mode), which diff whole snapshots, not on the message path.
 //!
 //! **Bulk operators.** `memory.fill`, `memory.copy` (destination memory) and `memory.init` with
 //! destination `d` and length `len > 0` mark pages `d >> 12 ..= (d + len - 1) >> 12` with one
@@ -372,8 +393,9 @@ fn is_boundary(op: &Operator<'_>) -> bool {
 enum Mark {
     /// Covered by an earlier store's mark.
     Elided,
-    /// Marks the pages of `local + lo` and `local + hi - 1` after the store.
-    Group { local: u32, lo: u64, hi: u64 },
+    /// Marks the pages of `local + first` and `local + last` (both modulo the address width)
+    /// after the store; `first == last` marks one page.
+    Group { local: u32, first: u64, last: u64 },
     /// The address is kept in a scratch local and marked after the store.
     Own,
 }
@@ -393,9 +415,25 @@ struct Planner<'f> {
     facts: &'f Facts,
     /// Provenance of the top slots of the operand stack (deeper slots are unknown).
     stack: Vec<Option<Prov>>,
-    /// Open groups: (local, memory, index of the first store's mark).
-    groups: Vec<(u32, u32, usize)>,
+    /// Open groups.
+    groups: Vec<Group>,
     marks: Vec<Mark>,
+}
+
+/// A group of stores through one local into one memory whose marks are made by its first store
+/// (the leader), right after it.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    local: u32,
+    memory: u32,
+    /// Index of the leader's mark.
+    leader: usize,
+    /// The constant of the leader's address, `local + base`: the anchor `A`.
+    base: u64,
+    /// The bytes the group writes, `[A + lo, A + hi)`, relative to the anchor (not reduced:
+    /// `0 <= lo <= ` the leader's offset).
+    lo: u64,
+    hi: u64,
 }
 
 impl Planner<'_> {
@@ -419,7 +457,7 @@ impl Planner<'_> {
                 *slot = None;
             }
         }
-        self.groups.retain(|&(l, _, _)| l != local);
+        self.groups.retain(|g| g.local != local);
     }
 
     fn reset(&mut self) {
@@ -455,33 +493,29 @@ impl Planner<'_> {
             self.marks.push(Mark::Own);
             return;
         };
-        // The bytes written are `x + lo .. x + hi`, modulo the address width: marking the pages
-        // of `x + lo` and `x + hi - 1` in the same modular arithmetic is exact.
-        let lo = if self.facts.memories[s.memory as usize].memory64 {
-            k.wrapping_add(s.offset)
+        let mask = if self.facts.memories[s.memory as usize].memory64 {
+            u64::MAX
         } else {
-            (k & 0xffff_ffff) + s.offset
-        };
-        let Some(hi) = lo.checked_add(s.width) else {
-            self.marks.push(Mark::Own);
-            return;
+            0xffff_ffff
         };
         if let Some(pos) = self
             .groups
             .iter()
-            .position(|&(l, m, _)| l == x && m == s.memory)
+            .position(|g| g.local == x && g.memory == s.memory)
         {
-            let leader = self.groups[pos].2;
-            if let Mark::Group {
-                lo: glo, hi: ghi, ..
-            } = self.marks[leader]
-            {
-                let (nlo, nhi) = (glo.min(lo), ghi.max(hi));
-                if nhi - nlo <= 1 << PAGE_SHIFT {
-                    self.marks[leader] = Mark::Group {
+            let g = self.groups[pos];
+            // This store writes `[A + p, A + p + width)` modulo the address width, where `A` is
+            // the leader's address operand: `local + k + offset = local + base + p`.
+            let p = k.wrapping_sub(g.base).wrapping_add(s.offset) & mask;
+            if let Some(end) = p.checked_add(s.width) {
+                let (lo, hi) = (g.lo.min(p), g.hi.max(end));
+                if hi - lo <= 1 << PAGE_SHIFT {
+                    self.groups[pos].lo = lo;
+                    self.groups[pos].hi = hi;
+                    self.marks[g.leader] = Mark::Group {
                         local: x,
-                        lo: nlo,
-                        hi: nhi,
+                        first: g.base.wrapping_add(lo) & mask,
+                        last: g.base.wrapping_add(hi - 1) & mask,
                     };
                     self.marks.push(Mark::Elided);
                     return;
@@ -489,8 +523,23 @@ impl Planner<'_> {
             }
             self.groups.remove(pos);
         }
-        self.groups.push((x, s.memory, self.marks.len()));
-        self.marks.push(Mark::Group { local: x, lo, hi });
+        let Some(end) = s.offset.checked_add(s.width) else {
+            self.marks.push(Mark::Own);
+            return;
+        };
+        self.groups.push(Group {
+            local: x,
+            memory: s.memory,
+            leader: self.marks.len(),
+            base: k,
+            lo: s.offset,
+            hi: end,
+        });
+        self.marks.push(Mark::Group {
+            local: x,
+            first: k.wrapping_add(s.offset) & mask,
+            last: k.wrapping_add(end - 1) & mask,
+        });
     }
 
     fn step(&mut self, op: &Operator<'_>) {
@@ -646,11 +695,11 @@ impl Barrier<'_> {
         out.ins(I::I32Store8(map_arg(self.map(memory))));
     }
 
-    /// Marks the pages of `local + lo` and `local + hi - 1`.
-    fn mark_range(&mut self, out: &mut Out, local: u32, memory: u32, lo: u64, hi: u64) {
-        self.mark_one(out, local, memory, lo);
-        if hi - lo > 1 {
-            self.mark_one(out, local, memory, hi - 1);
+    /// Marks the pages of `local + first` and `local + last` (one page if they are equal).
+    fn mark_range(&mut self, out: &mut Out, local: u32, memory: u32, first: u64, last: u64) {
+        self.mark_one(out, local, memory, first);
+        if last != first {
+            self.mark_one(out, local, memory, last);
         }
         self.marks += 1;
     }
@@ -838,9 +887,9 @@ impl Barrier<'_> {
                         out.0.extend_from_slice(raw);
                         self.elided += 1;
                     }
-                    Mark::Group { local, lo, hi } => {
+                    Mark::Group { local, first, last } => {
                         out.0.extend_from_slice(raw);
-                        self.mark_range(&mut out, local, s.memory, lo, hi);
+                        self.mark_range(&mut out, local, s.memory, first, last);
                     }
                     Mark::Own => {
                         let a = scratch.get(self.addr(s.memory), 0);
@@ -849,8 +898,8 @@ impl Barrier<'_> {
                         out.ins(I::LocalTee(a));
                         out.ins(I::LocalGet(v));
                         out.0.extend_from_slice(raw);
-                        let hi = s.offset.saturating_add(s.width);
-                        self.mark_range(&mut out, a, s.memory, s.offset, hi);
+                        let last = s.offset.saturating_add(s.width - 1);
+                        self.mark_range(&mut out, a, s.memory, s.offset, last);
                     }
                 }
                 continue;

@@ -4,6 +4,7 @@
 mod canisters;
 
 mod bad_input;
+mod barrier_traps;
 mod checkpoints;
 mod cli_example;
 mod engine_choice;

@@ -686,3 +686,419 @@ fn elision_off_marks_every_store() {
         assert_eq!(marked(&store, &instance, 0), pages, "x = {x}");
     }
 }
+
+// Stores through addresses that wrap around the address space, and traps after them
+// (issue 14, fault 2). Tracked memories are compared with the plain module's after every run,
+// host calls record the order of observable effects, and a rollback that restores only the
+// marked pages must give back the memories as they were.
+
+/// A store (and host) with a host function `env.log(i32)` that records its arguments.
+fn log_linker(engine: &Engine) -> Linker<Vec<i32>> {
+    let mut l = Linker::new(engine);
+    l.func_wrap(
+        "env",
+        "log",
+        |mut caller: wasmi::Caller<'_, Vec<i32>>, id: i32| caller.data_mut().push(id),
+    )
+    .unwrap();
+    l
+}
+
+/// One run of `export(args)` on a fresh instance of `wasm`, with every memory named in
+/// `memories` exported by the module.
+struct Ran {
+    store: Store<Vec<i32>>,
+    instance: Instance,
+    /// The trap, as text.
+    trap: Option<String>,
+    /// The memories before the call.
+    before: Vec<Vec<u8>>,
+}
+
+fn run_logged(engine: &Engine, wasm: &[u8], export: &str, args: &[Val], memories: &[&str]) -> Ran {
+    let mut store = Store::new(engine, Vec::new());
+    let module = Module::new(engine, wasm).unwrap();
+    let instance = log_linker(engine)
+        .instantiate_and_start(&mut store, &module)
+        .unwrap();
+    let before = memories
+        .iter()
+        .map(|m| {
+            instance
+                .get_memory(&store, m)
+                .unwrap()
+                .data(&store)
+                .to_vec()
+        })
+        .collect();
+    let f = instance.get_func(&store, export).unwrap();
+    let trap = f
+        .call(&mut store, args, &mut [])
+        .err()
+        .map(|e| e.to_string());
+    Ran {
+        store,
+        instance,
+        trap,
+        before,
+    }
+}
+
+/// Checks the instrumented run `ran` against the plain run `plain`: the same trap, the same host
+/// calls in the same order, the same memories; every changed page marked, so that restoring the
+/// marked pages from the snapshot (what the host's rollback does) gives the snapshot back.
+fn check_against_plain(plain: &Ran, ran: &Ran, memories: &[&str], what: &str) {
+    assert_eq!(ran.trap, plain.trap, "{what}: trap");
+    assert_eq!(ran.store.data(), plain.store.data(), "{what}: host calls");
+    for (k, name) in memories.iter().enumerate() {
+        let after = ran.instance.get_memory(&ran.store, name).unwrap();
+        let after = after.data(&ran.store);
+        let expected = plain.instance.get_memory(&plain.store, name).unwrap();
+        assert!(
+            after == expected.data(&plain.store),
+            "{what}: memory {k} differs from the plain module's"
+        );
+        let map = ran
+            .instance
+            .get_memory(&ran.store, &map_export(k as u32))
+            .unwrap();
+        let map = map.data(&ran.store);
+        let marked = |p: usize| map.get(p).is_some_and(|b| *b != 0);
+        let before = &ran.before[k];
+        let missing: Vec<usize> = changed_pages(before, after)
+            .into_iter()
+            .filter(|&p| !marked(p))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{what}: memory {k}: pages {missing:?} changed but are not marked"
+        );
+        // The host's rollback: the marked pages from the snapshot.
+        let mut rolled_back = after[..before.len()].to_vec();
+        for p in (0..before.len().div_ceil(PAGE)).filter(|&p| marked(p)) {
+            let r = p * PAGE..((p + 1) * PAGE).min(before.len());
+            rolled_back[r.clone()].copy_from_slice(&before[r]);
+        }
+        assert!(
+            rolled_back == *before,
+            "{what}: memory {k}: rollback from the marks left changed bytes"
+        );
+    }
+}
+
+/// `repro/barrier-unmarked-on-trap.wat` (memory exported): `f1` writes 1.5f32 at 1640 through
+/// base -1 (`-1 + 1636` wraps), then traps on the store through the base itself (`0xffffffff`).
+/// The group of both stores used to mark `x + 0 = 0xffffffff` first: that mark trapped on the
+/// byte map before page 0 was marked, so the write survived a rollback.
+#[test]
+fn wrapped_store_before_a_trapping_store_is_marked() {
+    let wat = r#"(module
+      (memory (export "m0") 1 3)
+      (func (export "f0") (param $p0 i32) (param $p1 i32)
+        (block $x0 (loop $l0)))
+      (func (export "f1") (param $p0 i32) (param $p1 i32)
+        (local $b0_2 i32)
+        (local.set $b0_2 (i32.const 4095))
+        (local.set $b0_2 (i32.sub (local.get $b0_2) (i32.const 4096)))
+        (block $bb0
+          (block $bb1
+            (f32.store 0 offset=5 (i32.add (local.get $b0_2) (i32.const 1636)) (f32.const 1.5))
+            (i64.store8 0 offset=0 (local.get $b0_2) (i64.const 0x99))))))"#;
+    let engine = engine();
+    let plain = wat::parse_str(wat).unwrap();
+    let (wasm, summary) = generic(wat);
+    let args = [Val::I32(0), Val::I32(0)];
+    let p = run_logged(&engine, &plain, "f1", &args, &["m0"]);
+    let r = run_logged(&engine, &wasm, "f1", &args, &["m0"]);
+    assert!(p.trap.is_some());
+    let m = r.instance.get_memory(&r.store, "m0").unwrap();
+    assert_eq!(m.data(&r.store)[1640..1644], 1.5f32.to_le_bytes());
+    check_against_plain(&p, &r, &["m0"], "f1");
+    // `b + 0` is below the first store's anchor `b + 1636`: two groups.
+    assert_eq!((summary.barrier_marks, summary.barrier_elided), (2, 0));
+}
+
+/// `repro/barrier-trap-order-min.wat` (memories exported): on the loop's second round, the
+/// store16 through `$b1_1 = -2904` is out of bounds, and the i32.store to memory 0 before it
+/// must still happen. Its mark, grouped with the store8 through `$b1_1 + 3530` (a wrapped
+/// address), used to run first and trap on the byte map, so memory 0 was not written.
+#[test]
+fn grouped_mark_does_not_trap_before_earlier_code() {
+    let wat = r#"(module
+      (memory (export "m0") 3 5)
+      (memory (export "m1") 1 3)
+      (func (export "f0") (param $p0 i32) (param $p1 i32)
+        (local $b0_2 i32)
+        (local $b1_1 i32)
+        (local $n0 i32) (local $n1 i32) (local $n2 i32) (local $n3 i32) (local $t i32)
+        (local.set $b1_1 (i32.const 5288))
+        (block $x0 (loop $l0
+          (block $x1 (loop $l1
+            (local.set $b1_1 (i32.sub (local.get $b1_1) (i32.const 4096)))
+            (i64.store8 1 offset=0 (i32.add (local.get $b1_1) (i32.const 3530)) (i64.const 0x99))
+            (i32.store 0 offset=4091 (local.tee $b0_2 (i32.add (local.get $b0_2) (i32.const 8))) (i32.const 0x11223344))
+            (i32.store16 1 offset=1548 (local.get $b1_1) (i32.const 0xabcd))
+            (br_if $l1 (local.get $n1))))
+          (local.set $n0 (i32.sub (local.get $n0) (i32.const 1)))
+          (br_if $l0 (local.get $n0))))))"#;
+    let engine = engine();
+    let plain = wat::parse_str(wat).unwrap();
+    let (wasm, _) = generic(wat);
+    let args = [Val::I32(0), Val::I32(0)];
+    let memories = ["m0", "m1"];
+    let p = run_logged(&engine, &plain, "f0", &args, &memories);
+    let r = run_logged(&engine, &wasm, "f0", &args, &memories);
+    assert!(p.trap.is_some());
+    let m0 = r.instance.get_memory(&r.store, "m0").unwrap();
+    assert_eq!(m0.data(&r.store)[4107..4111], 0x11223344u32.to_le_bytes());
+    check_against_plain(&p, &r, &memories, "f0");
+}
+
+/// A host call between a store and a later out-of-bounds store through the same base happens
+/// before the trap (`repro/trap-order-canister.wat` as a plain module), and stores through a
+/// wrapping base are grouped only where that is exact.
+#[test]
+fn host_call_between_stores_runs_before_the_trap() {
+    let wat = r#"(module
+      (import "env" "log" (func $log (param i32)))
+      (memory (export "m0") 1)
+      (func (export "t") (local $b i32)
+        (local.set $b (i32.const -2904))
+        (i32.store8 (i32.add (local.get $b) (i32.const 3530)) (i32.const 1))
+        (call $log (i32.const 1))
+        (i32.store16 offset=1548 (local.get $b) (i32.const 2)))
+      ;; One base, constants and offsets on both sides of the first store's address.
+      (func (export "g") (param $x i32)
+        (i32.store offset=8 (local.get $x) (i32.const 1))
+        (i32.store (local.get $x) (i32.const 2))
+        (call $log (local.get $x))
+        (i32.store offset=16 (local.get $x) (i32.const 3))
+        (i32.store (i32.add (local.get $x) (i32.const 12)) (i32.const 4))
+        (i32.store offset=40 (i32.sub (local.get $x) (i32.const 8)) (i32.const 5))
+        (i32.store offset=4 (i32.sub (local.get $x) (i32.const 8)) (i32.const 6))))"#;
+    let engine = engine();
+    let plain = wat::parse_str(wat).unwrap();
+    let (wasm, summary) = generic(wat);
+    let p = run_logged(&engine, &plain, "t", &[], &["m0"]);
+    let r = run_logged(&engine, &wasm, "t", &[], &["m0"]);
+    assert_eq!(r.store.data(), &[1]);
+    check_against_plain(&p, &r, &["m0"], "t");
+    for x in [0, 4, 8, 4090, 4092, 65536 - 40, 65536 - 16, -8, -4, -1] {
+        let args = [Val::I32(x)];
+        let p = run_logged(&engine, &plain, "g", &args, &["m0"]);
+        let r = run_logged(&engine, &wasm, "g", &args, &["m0"]);
+        check_against_plain(&p, &r, &["m0"], &format!("g({x})"));
+    }
+    // t: two marks (`b + 0` is below the anchor `b + 3530`). g: `offset=8` leads with anchor
+    // `x`; `x + 0`, `+16`, `x + 12` and `x - 8 + 40` are at or above it and join; `x - 8 + 4`
+    // is below it and leads a new group.
+    assert_eq!((summary.barrier_marks, summary.barrier_elided), (2 + 2, 4));
+}
+
+/// Generates programs whose stores go through bases anywhere in the address space (near 0,
+/// near 2^32 or 2^64, in bounds, anywhere) plus constants chosen so that the effective address
+/// is mostly in bounds: `base + k` wraps often. Three memories: i32, i64 and an i32 memory
+/// whose maximum is the whole address space. Host calls between stores make the order of
+/// effects observable; out-of-bounds stores and loads trap in the middle; a callee grows a
+/// memory inside a group.
+struct WrapGen {
+    rng: Rng,
+    /// The last effective address used per memory (to build groups around it).
+    last: [u64; 3],
+    /// The value the generated code last gave each base local `$b<m>`.
+    shadow: [u128; 3],
+}
+
+impl WrapGen {
+    const PAGES: [u64; 3] = [2, 1, 1];
+    fn i64(m: usize) -> bool {
+        m == 1
+    }
+    fn at(m: usize) -> &'static str {
+        if Self::i64(m) { "i64" } else { "i32" }
+    }
+    fn modulus(m: usize) -> u128 {
+        if Self::i64(m) { 1 << 64 } else { 1 << 32 }
+    }
+    /// A constant of memory `m`'s address type (two's complement).
+    fn konst(m: usize, v: u128) -> String {
+        let v = v % Self::modulus(m);
+        if Self::i64(m) {
+            format!("(i64.const {})", v as u64 as i64)
+        } else {
+            format!("(i32.const {})", v as u32 as i32)
+        }
+    }
+    /// A base value: near 0, near the top of the address space, in bounds, or anywhere.
+    fn base(&mut self, m: usize) -> u128 {
+        let top = Self::modulus(m);
+        match self.rng.below(4) {
+            0 => u128::from(self.rng.below(3 * 4096)),
+            1 => top - 1 - u128::from(self.rng.below(3 * 4096)),
+            2 => u128::from(self.rng.below(Self::PAGES[m] * 65536)),
+            _ => u128::from(self.rng.next()) % top,
+        }
+    }
+    /// A target effective address for `w` bytes: near the last one (groups), in bounds, just
+    /// past the end, or past the top of the address space.
+    fn target(&mut self, m: usize, w: u64) -> u128 {
+        let size = Self::PAGES[m] * 65536;
+        let ea = match self.rng.below(50) {
+            0 => u128::from(size + self.rng.below(8192)),
+            1 => Self::modulus(m) - 1 - u128::from(self.rng.below(64)),
+            2..=29 => u128::from(
+                (self.last[m] + self.rng.below(128))
+                    .saturating_sub(64)
+                    .min(size - w),
+            ),
+            _ => u128::from(self.rng.below(size).min(size - w)),
+        };
+        if ea < u128::from(size) {
+            self.last[m] = ea as u64;
+        }
+        ea
+    }
+    fn store(&mut self, m: usize) -> String {
+        let &(op, w, ty) = self.rng.pick(&STORES);
+        let lane = if op.ends_with("_lane") {
+            format!(" {}", self.rng.below(16 / w))
+        } else {
+            String::new()
+        };
+        let ea = self.target(m, w);
+        let offset = match self.rng.below(3) {
+            0 => 0,
+            1 => self.rng.below(64),
+            _ => self.rng.below(5000),
+        };
+        let offset = u128::from(offset).min(ea);
+        let at = Self::at(m);
+        // The address is `base + k` with `k = ea - offset - base` (modulo the address width).
+        let base = self.shadow[m];
+        let k = (ea - offset + Self::modulus(m) - base) % Self::modulus(m);
+        let addr = match (k, self.rng.below(2)) {
+            (0, _) => format!("(local.get $b{m})"),
+            (_, 0) => format!("({at}.add (local.get $b{m}) {})", Self::konst(m, k)),
+            _ => format!(
+                "({at}.sub (local.get $b{m}) {})",
+                Self::konst(m, Self::modulus(m) - k)
+            ),
+        };
+        let value = Gen {
+            rng: Rng(self.rng.next()),
+            pages: [1, 1],
+        }
+        .value(ty);
+        format!("({op} $m{m} offset={offset}{lane} {addr} {value})")
+    }
+}
+
+impl WrapGen {
+    fn op(&mut self, depth: u32) -> String {
+        let m = self.rng.below(3) as usize;
+        let at = Self::at(m);
+        match self.rng.below(24) {
+            0..=13 => self.store(m),
+            14 | 15 => {
+                let b = self.base(m);
+                self.shadow[m] = b;
+                format!("(local.set $b{m} {})", Self::konst(m, b))
+            }
+            16 => format!("(call $log (i32.const {}))", self.rng.below(1000)),
+            17 => {
+                // A load through the base (traps out of bounds like a store).
+                let ea = self.target(m, 8);
+                let k = (ea + Self::modulus(m) - self.shadow[m]) % Self::modulus(m);
+                format!(
+                    "(drop (i64.load $m{m} ({at}.add (local.get $b{m}) {})))",
+                    Self::konst(m, k)
+                )
+            }
+            18 => {
+                let len = self.rng.below(6000);
+                let ea = self
+                    .target(m, 1)
+                    .min(u128::from(Self::PAGES[m] * 65536 - len.min(65536)));
+                let k = (ea + Self::modulus(m) - self.shadow[m]) % Self::modulus(m);
+                format!(
+                    "(memory.fill $m{m} ({at}.add (local.get $b{m}) {}) (i32.const {}) ({at}.const {len}))",
+                    Self::konst(m, k),
+                    self.rng.below(256)
+                )
+            }
+            // A callee grows memory 0 within a group (memory 0 may grow to 3 pages).
+            19 => "(call $grow0)".to_string(),
+            20 if depth < 2 => {
+                let body: Vec<String> = (0..self.rng.below(6) + 1)
+                    .map(|_| self.op(depth + 1))
+                    .collect();
+                let exit = format!(
+                    "(br_if $out{depth} (i32.const {}))",
+                    self.rng.chance(30) as i32
+                );
+                let more: Vec<String> =
+                    (0..self.rng.below(4)).map(|_| self.op(depth + 1)).collect();
+                format!(
+                    "(block $out{depth} {} {exit} {})",
+                    body.join(" "),
+                    more.join(" ")
+                )
+            }
+            21 if depth < 2 => {
+                let body: Vec<String> = (0..self.rng.below(6) + 1)
+                    .map(|_| self.op(depth + 1))
+                    .collect();
+                format!("(if (i32.const 1) (then {}))", body.join(" "))
+            }
+            _ => format!("(call $log (i32.const {}))", self.rng.below(1000) + 1000),
+        }
+    }
+
+    fn program(&mut self, ops: usize) -> String {
+        let body: Vec<String> = (0..ops).map(|_| self.op(0)).collect();
+        let [p0, p1, p2] = Self::PAGES;
+        format!(
+            r#"(module
+  (import "env" "log" (func $log (param i32)))
+  (memory $m0 (export "m0") {p0} 3)
+  (memory $m1 (export "m1") i64 {p1} 2)
+  (memory $m2 (export "m2") {p2} 65536)
+  (func $grow0 (drop (memory.grow $m0 (i32.const 1))))
+  (func (export "run") (local $b0 i32) (local $b1 i64) (local $b2 i32)
+    {}))"#,
+            body.join("\n    ")
+        )
+    }
+}
+
+/// Randomized soundness under address wrap-around: plain and instrumented runs of generated
+/// programs trap alike, make the same host calls and leave the same memories, every changed
+/// page is marked, and restoring the marked pages undoes every change.
+#[test]
+fn randomized_wraparound_soundness() {
+    let engine = engine();
+    let mut rng = Rng(0x0bad_5eed_14);
+    let memories = ["m0", "m1", "m2"];
+    let (mut traps, mut elided, mut marks) = (0, 0, 0);
+    for case in 0..300 {
+        let mut g = WrapGen {
+            rng: Rng(rng.next()),
+            last: [0; 3],
+            shadow: [0; 3],
+        };
+        let wat = g.program(40);
+        let plain = wat::parse_str(&wat).unwrap();
+        let (wasm, summary) = instrument_with(&wat, &Config::generic().metering(false));
+        marks += summary.barrier_marks;
+        elided += summary.barrier_elided;
+        let p = run_logged(&engine, &plain, "run", &[], &memories);
+        let r = run_logged(&engine, &wasm, "run", &[], &memories);
+        traps += p.trap.is_some() as u32;
+        check_against_plain(&p, &r, &memories, &format!("case {case}:\n{wat}\n"));
+    }
+    assert!(
+        elided > 0 && marks > elided,
+        "{marks} marks, {elided} elided"
+    );
+    assert!((30..270).contains(&traps), "{traps} of 300 runs trapped");
+}
