@@ -8,7 +8,7 @@
 use wasmi::{Caller, Global, Linker, Memory, Module, Store, Val, WasmTy};
 
 use super::engine::{Instance, Mem, Trap, new_engine};
-use super::ic0::api::{HostTrap, Ic0, WASM_PAGE_SIZE};
+use super::ic0::api::{HostTrap, Ic0};
 use super::ic0::{Addr, HeapType};
 use crate::error::Error;
 use crate::instrument::{InjectedTrap, names};
@@ -269,35 +269,17 @@ impl Instance for WasmiInstance {
 
     fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String> {
         let memory = self.mem(m).ok_or("the module has no such memory")?;
-        // wasmi writes zeros over every byte it grows a memory by, which makes the pages
-        // resident. Growing in steps and giving each step's (zero) pages back to the OS keeps
-        // restoring a large, mostly-zero memory from making all of it resident.
-        const STEP: u64 = 256; // 64 KiB pages: 16 MiB
-        // All or nothing, like one `grow`: a memory that cannot take `delta` is left alone.
-        let size = memory.size(&self.store);
-        let max = memory.ty(&self.store).maximum();
-        if size
-            .checked_add(delta)
-            .is_none_or(|new| max.is_some_and(|max| new > max))
-        {
-            return Err(format!(
-                "cannot grow a memory of {size} pages by {delta} (maximum {max:?})"
-            ));
-        }
-        let mut left = delta;
-        while left > 0 {
-            let step = left.min(STEP);
-            let before = memory
-                .grow(&mut self.store, step)
-                .map_err(|e| e.to_string())?;
-            let from = usize::try_from(before * WASM_PAGE_SIZE).map_err(|e| e.to_string())?;
-            let grown = &mut memory.data_mut(&mut self.store)[from..];
-            // SAFETY: wasmi zero-fills what it grows, and its memories are `Vec`s of the global
-            // allocator: private anonymous memory.
-            unsafe { crate::state::os::release_zero_pages(grown) };
-            left -= step;
-        }
-        Ok(())
+        // One grow, all or nothing. On Linux the patched wasmi_core maps lazily zeroed pages
+        // (vendor/patches/0001-lazy-zeroed-memory.patch), so this costs nothing per page granted:
+        // only the pages a restore then writes become resident.
+        memory
+            .grow(&mut self.store, delta)
+            .map(|_| ())
+            .map_err(|e| {
+                let size = memory.size(&self.store);
+                let max = memory.ty(&self.store).maximum();
+                format!("cannot grow a memory of {size} pages by {delta} (maximum {max:?}): {e}")
+            })
     }
 
     fn pages(&self, m: Mem) -> u64 {
