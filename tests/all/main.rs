@@ -8,6 +8,7 @@ mod checkpoints;
 mod cli_example;
 mod engine_choice;
 mod lifecycle;
+mod limits;
 mod metering;
 mod replay;
 mod stable_modes;
