@@ -13,6 +13,7 @@
 //! | other `canister_*` exports | rejected |
 //! | reserved names | `canister counter_instructions`, `stable_memory` and every `canister_vm:*` name may not be exported |
 //! | limits | at most [`MAX_FUNCTIONS`] defined functions, [`MAX_GLOBALS`] globals, [`MAX_METHODS`] method exports |
+//! | tables | at most [`MAX_TABLES`] table, of at most [`MAX_TABLE_ELEMENTS`] initial elements (the replica's store limits; it fails such a module at instantiation); `table.grow` beyond [`MAX_TABLE_ELEMENTS`] returns -1 at run time (both engines' resource limiters) |
 //! | threads | no shared memory (validation already rejects them, as it rejects relaxed SIMD) |
 
 use std::collections::HashMap;
@@ -30,6 +31,13 @@ pub const MAX_GLOBALS: u64 = 1000;
 /// The most methods (`canister_update`, `canister_query`, `canister_composite_query` exports) a
 /// canister module may export.
 pub const MAX_METHODS: u64 = 1000;
+
+/// The most tables a canister module may have (the replica's `MAX_STORE_TABLES`,
+/// `rs/embedders/src/wasmtime_embedder.rs`, applied through wasmtime's store limits).
+pub const MAX_TABLES: u64 = 1;
+/// The most elements a table may have, initially or after `table.grow` (the replica's
+/// `MAX_STORE_TABLE_ELEMENTS`, `rs/embedders/src/wasmtime_embedder.rs`).
+pub const MAX_TABLE_ELEMENTS: u64 = 1_000_000;
 
 /// The module that canister imports come from.
 const IC0: &str = "ic0";
@@ -154,6 +162,27 @@ pub enum RuleError {
         /// Memory index.
         index: u32,
         /// Byte offset of the memory type.
+        offset: usize,
+    },
+    /// More than [`MAX_TABLES`] tables.
+    #[error("defines {count} tables (at most {MAX_TABLES} allowed) (at byte offset {offset:#x})")]
+    TooManyTables {
+        /// Number of tables.
+        count: u64,
+        /// Byte offset of the first table beyond the limit.
+        offset: usize,
+    },
+    /// A table whose initial size exceeds [`MAX_TABLE_ELEMENTS`].
+    #[error(
+        "table {index} has {initial} initial elements (at most {MAX_TABLE_ELEMENTS} allowed) \
+         (at byte offset {offset:#x})"
+    )]
+    TableTooLarge {
+        /// Table index.
+        index: u64,
+        /// Its initial size.
+        initial: u64,
+        /// Byte offset of the table type.
         offset: usize,
     },
     /// Too many defined functions.
@@ -387,6 +416,23 @@ pub fn check(wasm: &[u8]) -> Result<(), InstrumentError> {
                         });
                     }
                     memories += 1;
+                }
+            }
+            Payload::TableSection(reader) => {
+                let count = u64::from(reader.count());
+                for (index, item) in reader.into_iter_with_offsets().enumerate() {
+                    let (offset, table) = item?;
+                    if index as u64 >= MAX_TABLES {
+                        return Err(RuleError::TooManyTables { count, offset }.into());
+                    }
+                    if table.ty.initial > MAX_TABLE_ELEMENTS {
+                        return Err(RuleError::TableTooLarge {
+                            index: index as u64,
+                            initial: table.ty.initial,
+                            offset,
+                        }
+                        .into());
+                    }
                 }
             }
             Payload::GlobalSection(reader) => globals += u64::from(reader.count()),

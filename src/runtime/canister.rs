@@ -349,6 +349,9 @@ fn trap_reject(canister_id: &[u8], trap: &Trap) -> Reject {
     let id = candid::Principal::from_slice(canister_id).to_text();
     let message = match trap {
         Trap::Host(HostTrap::Explicit(msg)) => format!("Canister {id} trapped explicitly: {msg}"),
+        Trap::Host(HostTrap::ContractViolation(msg)) => {
+            format!("Canister {id} violated contract: {msg}")
+        }
         Trap::Host(trap) => format!("Canister {id} trapped: {trap}"),
         // As on the IC, a Wasm memory access out of bounds is a heap out of bounds (accesses
         // to stable memory are checked explicitly and trap with their own reason).

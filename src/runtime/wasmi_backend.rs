@@ -8,7 +8,7 @@
 use wasmi::{Caller, Global, Linker, Memory, Module, Store, Val, WasmTy};
 
 use super::engine::{Instance, Mem, Trap, new_engine};
-use super::ic0::api::{HostTrap, Ic0, WASM_PAGE_SIZE};
+use super::ic0::api::{HostTrap, Ic0};
 use super::ic0::{Addr, HeapType};
 use crate::error::Error;
 use crate::instrument::{InjectedTrap, names};
@@ -25,6 +25,19 @@ pub struct HostData {
     pub counter: Option<Global>,
     /// The counter's value at the start of the message.
     pub budget: i64,
+    /// The replica's store limits (tables), applied through wasmi's resource limiter.
+    pub limits: wasmi::StoreLimits,
+}
+
+/// The store limits of a canister: at most [`MAX_TABLES`](crate::instrument::rules::MAX_TABLES)
+/// table of at most [`MAX_TABLE_ELEMENTS`](crate::instrument::rules::MAX_TABLE_ELEMENTS) elements;
+/// a `table.grow` beyond that returns -1, as on the replica (wasmtime's `StoreLimits`).
+pub fn store_limits() -> wasmi::StoreLimits {
+    use crate::instrument::rules::{MAX_TABLE_ELEMENTS, MAX_TABLES};
+    wasmi::StoreLimitsBuilder::new()
+        .tables(MAX_TABLES as usize)
+        .table_elements(MAX_TABLE_ELEMENTS as usize)
+        .build()
 }
 
 impl HostData {
@@ -35,6 +48,7 @@ impl HostData {
             heap: None,
             counter: None,
             budget: 0,
+            limits: store_limits(),
         }
     }
 }
@@ -60,6 +74,27 @@ fn refresh_instructions(caller: &mut Caller<'_, HostData>) {
     }
 }
 
+/// Hands the counter global to `Ic0::counter` before a function that charges instructions.
+fn load_counter(caller: &mut Caller<'_, HostData>) {
+    if let Some(counter) = caller.data().counter {
+        let left = match counter.get(&*caller) {
+            Val::I64(v) => Some(v),
+            _ => None,
+        };
+        caller.data_mut().ic0.counter = left;
+    }
+}
+
+/// Writes what a function charged back to the counter global.
+fn store_counter(caller: &mut Caller<'_, HostData>) {
+    if let (Some(counter), Some(left)) =
+        (caller.data().counter, caller.data_mut().ic0.counter.take())
+    {
+        // The counter is an i64 global created by instrumentation.
+        let _ = counter.set(&mut *caller, Val::I64(left));
+    }
+}
+
 macro_rules! link_ic0 {
     ($( $name:ident ( $($p:ident : $pk:tt),* ) -> $rk:tt ;)*) => {
         fn link_ic0<I: Addr + WasmTy>(linker: &mut Linker<HostData>) -> Result<(), wasmi::Error> {
@@ -73,9 +108,17 @@ macro_rules! link_ic0 {
                         if stringify!($name) == "performance_counter" {
                             refresh_instructions(&mut caller);
                         }
+                        let charges = $crate::runtime::ic0::api::charge::charges(stringify!($name));
+                        if charges {
+                            load_counter(&mut caller);
+                        }
                         let (heap, data) = split(&mut caller);
                         #[allow(clippy::unit_arg)]
-                        match data.ic0.$name(heap, $($crate::ic0_to_api!($pk, $p)),*) {
+                        let result = data.ic0.$name(heap, $($crate::ic0_to_api!($pk, $p)),*);
+                        if charges {
+                            store_counter(&mut caller);
+                        }
+                        match result {
                             Ok(r) => Ok($crate::ic0_from_api!($rk, r)),
                             Err(trap) => Err(wasmi::Error::host(trap)),
                         }
@@ -192,6 +235,7 @@ fn start(
     let engine = module.engine().clone();
     let exports = module.exports().map(|e| e.name().to_string()).collect();
     let mut store = Store::new(&engine, HostData::new(ic0));
+    store.limiter(|data| &mut data.limits);
     let linker = linker(&engine, heap_type).map_err(|e| Error::Instantiate(Box::new(e)))?;
     let instance = match linker.instantiate_and_start(&mut store, &module) {
         Ok(instance) => instance,
@@ -269,35 +313,17 @@ impl Instance for WasmiInstance {
 
     fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String> {
         let memory = self.mem(m).ok_or("the module has no such memory")?;
-        // wasmi writes zeros over every byte it grows a memory by, which makes the pages
-        // resident. Growing in steps and giving each step's (zero) pages back to the OS keeps
-        // restoring a large, mostly-zero memory from making all of it resident.
-        const STEP: u64 = 256; // 64 KiB pages: 16 MiB
-        // All or nothing, like one `grow`: a memory that cannot take `delta` is left alone.
-        let size = memory.size(&self.store);
-        let max = memory.ty(&self.store).maximum();
-        if size
-            .checked_add(delta)
-            .is_none_or(|new| max.is_some_and(|max| new > max))
-        {
-            return Err(format!(
-                "cannot grow a memory of {size} pages by {delta} (maximum {max:?})"
-            ));
-        }
-        let mut left = delta;
-        while left > 0 {
-            let step = left.min(STEP);
-            let before = memory
-                .grow(&mut self.store, step)
-                .map_err(|e| e.to_string())?;
-            let from = usize::try_from(before * WASM_PAGE_SIZE).map_err(|e| e.to_string())?;
-            let grown = &mut memory.data_mut(&mut self.store)[from..];
-            // SAFETY: wasmi zero-fills what it grows, and its memories are `Vec`s of the global
-            // allocator: private anonymous memory.
-            unsafe { crate::state::os::release_zero_pages(grown) };
-            left -= step;
-        }
-        Ok(())
+        // One grow, all or nothing. On Linux the patched wasmi_core maps lazily zeroed pages
+        // (vendor/patches/0001-lazy-zeroed-memory.patch), so this costs nothing per page granted:
+        // only the pages a restore then writes become resident.
+        memory
+            .grow(&mut self.store, delta)
+            .map(|_| ())
+            .map_err(|e| {
+                let size = memory.size(&self.store);
+                let max = memory.ty(&self.store).maximum();
+                format!("cannot grow a memory of {size} pages by {delta} (maximum {max:?}): {e}")
+            })
     }
 
     fn pages(&self, m: Mem) -> u64 {

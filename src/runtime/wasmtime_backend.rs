@@ -34,6 +34,9 @@ pub struct HostData {
     pub counter: Option<Global>,
     /// The counter's value at the start of the message.
     pub budget: i64,
+    /// The replica's store limits (tables), applied through wasmtime's resource limiter, as the
+    /// replica does (and as the wasmi backend does).
+    pub limits: wasmtime::StoreLimits,
 }
 
 /// The wasmtime configuration used for canisters.
@@ -90,6 +93,27 @@ fn refresh_instructions(caller: &mut Caller<'_, HostData>) {
     }
 }
 
+/// Hands the counter global to `Ic0::counter` before a function that charges instructions.
+fn load_counter(caller: &mut Caller<'_, HostData>) {
+    if let Some(counter) = caller.data().counter {
+        let left = match counter.get(&mut *caller) {
+            Val::I64(v) => Some(v),
+            _ => None,
+        };
+        caller.data_mut().ic0.counter = left;
+    }
+}
+
+/// Writes what a function charged back to the counter global.
+fn store_counter(caller: &mut Caller<'_, HostData>) {
+    if let (Some(counter), Some(left)) =
+        (caller.data().counter, caller.data_mut().ic0.counter.take())
+    {
+        // The counter is an i64 global created by instrumentation.
+        let _ = counter.set(&mut *caller, Val::I64(left));
+    }
+}
+
 macro_rules! link_ic0 {
     ($( $name:ident ( $($p:ident : $pk:tt),* ) -> $rk:tt ;)*) => {
         fn link_ic0<I: Addr + WasmTy>(linker: &mut Linker<HostData>) -> wasmtime::Result<()> {
@@ -103,9 +127,17 @@ macro_rules! link_ic0 {
                         if stringify!($name) == "performance_counter" {
                             refresh_instructions(&mut caller);
                         }
+                        let charges = $crate::runtime::ic0::api::charge::charges(stringify!($name));
+                        if charges {
+                            load_counter(&mut caller);
+                        }
                         let (heap, data) = split(&mut caller);
                         #[allow(clippy::unit_arg)]
-                        match data.ic0.$name(heap, $($crate::ic0_to_api!($pk, $p)),*) {
+                        let result = data.ic0.$name(heap, $($crate::ic0_to_api!($pk, $p)),*);
+                        if charges {
+                            store_counter(&mut caller);
+                        }
+                        match result {
                             Ok(r) => Ok($crate::ic0_from_api!($rk, r)),
                             Err(trap) => Err(wasmtime::Error::new(trap)),
                         }
@@ -253,8 +285,16 @@ fn start(
             heap: None,
             counter: None,
             budget: 0,
+            limits: {
+                use crate::instrument::rules::{MAX_TABLE_ELEMENTS, MAX_TABLES};
+                wasmtime::StoreLimitsBuilder::new()
+                    .tables(MAX_TABLES as usize)
+                    .table_elements(MAX_TABLE_ELEMENTS as usize)
+                    .build()
+            },
         },
     );
+    store.limiter(|data| &mut data.limits);
     let linker = linker(&engine, heap_type).map_err(instantiate_err)?;
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(instance) => instance,

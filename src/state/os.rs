@@ -1,6 +1,7 @@
 //! What the state layer asks of the operating system beyond portable `std`: the data extents
-//! of a sparse file, and giving back pages known to hold only zeros. Linux has both; elsewhere
-//! (other Unixes, WASI) the portable fallbacks apply: read every page, keep every page.
+//! of a sparse file. Linux has them; elsewhere (other Unixes, WASI) the portable fallback
+//! applies: read every page. (Lazily zeroed Wasm memories come from the patched wasmi_core,
+//! `vendor/wasmi_core/src/memory/lazy.rs`.)
 
 /// The data extents `[start, end)` of the first `len` bytes of the file at `path`, from
 /// `SEEK_DATA`/`SEEK_HOLE`; `None` where the file system does not report them (then the caller
@@ -41,39 +42,4 @@ pub(crate) fn data_extents(path: &std::path::Path, len: usize) -> Option<Vec<(us
 #[cfg(all(not(target_os = "linux"), not(target_os = "wasi")))]
 pub(crate) fn data_extents(_path: &std::path::Path, _len: usize) -> Option<Vec<(usize, usize)>> {
     None
-}
-
-/// Gives the whole 4 KiB pages inside `bytes` back to the OS (`MADV_DONTNEED`), so they stop
-/// counting as resident memory until next touched. Their contents do not change: the next
-/// access of a released page of private anonymous memory finds a fresh zero page. Does nothing
-/// where unsupported. Returns the number of bytes released.
-///
-/// # Safety
-///
-/// `bytes` must hold only zeros and lie in private anonymous memory (memory from the global
-/// allocator qualifies); released pages of a file mapping would read back the file.
-pub(crate) unsafe fn release_zero_pages(bytes: &mut [u8]) -> usize {
-    #[cfg(target_os = "linux")]
-    {
-        const PAGE: usize = super::hash::PAGE_SIZE;
-        let addr = bytes.as_mut_ptr() as usize;
-        let start = addr.next_multiple_of(PAGE);
-        let end = (addr + bytes.len()) / PAGE * PAGE;
-        if end > start {
-            // SAFETY: `[start, end)` lies inside `bytes`, which the caller guarantees is zeroed
-            // private anonymous memory: after MADV_DONTNEED it still reads as zeros.
-            let rc = unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
-            };
-            if rc == 0 {
-                return end - start;
-            }
-        }
-        0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = bytes;
-        0
-    }
 }

@@ -405,7 +405,7 @@ fn rss_probe() {
 /// over into the child's `ru_maxrss`, and the test harness, running other tests in parallel, is
 /// large.
 #[cfg(target_os = "linux")]
-fn cli_peak_rss_via_probe(args: &[&str]) -> (i32, String, u64) {
+pub(crate) fn cli_peak_rss_via_probe(args: &[&str]) -> (i32, String, u64) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["checkpoints::rss_probe", "--exact", "--nocapture", "-q"])
         .env(RSS_PROBE_ENV, args.join("\u{1f}"))

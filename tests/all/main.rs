@@ -10,6 +10,7 @@ mod cli_example;
 mod engine_choice;
 mod integrity;
 mod lifecycle;
+mod limits;
 mod metering;
 mod replay;
 mod stable_modes;

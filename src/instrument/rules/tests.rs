@@ -149,6 +149,46 @@ fn tables_are_not_imported() {
 }
 
 #[test]
+fn at_most_one_table_of_at_most_a_million_elements() {
+    let (e, message) = rule("(module (table 1 funcref) (table 1 externref))");
+    assert!(
+        matches!(e, RuleError::TooManyTables { count: 2, .. }),
+        "{e:?}"
+    );
+    assert!(
+        message.contains("defines 2 tables (at most 1 allowed)"),
+        "{message}"
+    );
+    let (e, message) = rule("(module (table 1000001 funcref))");
+    assert!(
+        matches!(
+            e,
+            RuleError::TableTooLarge {
+                index: 0,
+                initial: 1_000_001,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        message.contains("table 0 has 1000001 initial elements (at most 1000000 allowed)"),
+        "{message}"
+    );
+    // At the limit, and without a maximum: accepted (growth is limited at run time).
+    let config = Config::default().stable(StableMode::Syscall);
+    for wat in [
+        "(module (table 1000000 funcref))",
+        "(module (table 1 funcref))",
+    ] {
+        assert!(
+            instrument(&wat::parse_str(wat).unwrap(), &config).is_ok(),
+            "{wat}"
+        );
+    }
+}
+
+#[test]
 fn tags_are_not_imported() {
     let e = rule_unvalidated(r#"(module (import "env" "tag" (tag)))"#);
     assert!(matches!(e, RuleError::TagImport { .. }), "{e:?}");

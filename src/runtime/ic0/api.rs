@@ -16,6 +16,50 @@ pub const MAX_32_BIT_STABLE_PAGES: u64 = 65_536;
 pub const CERTIFIED_DATA_MAX: usize = 32;
 /// Longest principal (bytes).
 pub const PRINCIPAL_MAX: usize = 29;
+/// Largest reply or reject payload of a replicated message (update, replicated query): 2 MiB
+/// (the replica's `MAX_INTER_CANISTER_PAYLOAD_IN_BYTES`, `ApiType::max_reply_size` in
+/// `rs/system_api`).
+pub const MAX_REPLY_SIZE: u64 = 2 * 1024 * 1024;
+/// Largest reply or reject payload of a non-replicated query: 3 MiB (the replica's
+/// `MAX_NON_REPLICATED_QUERY_REPLY_SIZE`, `rs/system_api/src/lib.rs`).
+pub const MAX_QUERY_REPLY_SIZE: u64 = 3 * 1024 * 1024;
+
+/// What the replica charges for the `ic0` functions that move bytes between the heap and the
+/// host: a fixed overhead plus a charge per byte, in instructions, taken from the instruction
+/// counter before the function runs (`charge_for_cpu_and_mem` in
+/// `rs/embedders/src/wasmtime_embedder/linker.rs`; overheads from `overhead::*` in
+/// `rs/embedders/src/wasmtime_embedder/system_api_complexity.rs`; one instruction per byte on an
+/// application subnet, `get_num_instructions_from_bytes` in `rs/system_api`). Stable memory
+/// reads and writes are charged by instrumentation (`20 + len`, `instrument::stable`), and the
+/// other `ic0` functions cost only their `call` instruction.
+pub mod charge {
+    /// Overhead of `msg_reply_data_append`, `msg_reject` and every `*_copy` function
+    /// (`overhead::MSG_REPLY_DATA_APPEND`, `MSG_REJECT`, `MSG_ARG_DATA_COPY`, `MSG_CALLER_COPY`,
+    /// `CANISTER_SELF_COPY`, `MSG_METHOD_NAME_COPY`, `MSG_REJECT_MSG_COPY`,
+    /// `DATA_CERTIFICATE_COPY`: all 500).
+    pub const OVERHEAD: u64 = 500;
+    /// Instructions per byte of a reply or reject payload (`BYTE_TRANSMISSION_COST_FACTOR`): the
+    /// payload is also transmitted out of the sandbox.
+    pub const PER_PAYLOAD_BYTE: u64 = 50;
+    /// Instructions per byte copied into the heap by a `*_copy` function.
+    pub const PER_COPIED_BYTE: u64 = 1;
+
+    /// Whether the `ic0` function `name` charges (engine glue hands it the counter only then).
+    #[inline]
+    pub fn charges(name: &str) -> bool {
+        matches!(
+            name,
+            "msg_reply_data_append"
+                | "msg_reject"
+                | "msg_arg_data_copy"
+                | "msg_caller_copy"
+                | "msg_reject_msg_copy"
+                | "msg_method_name_copy"
+                | "canister_self_copy"
+                | "data_certificate_copy"
+        )
+    }
+}
 
 /// The entry point a message runs in; decides which `ic0` functions are available.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -150,6 +194,10 @@ pub enum HostTrap {
         /// The `ic0` function.
         function: &'static str,
     },
+    /// A limit of the system API was exceeded, with the replica's message (reject code 5, as the
+    /// replica's `CanisterContractViolation`).
+    #[error("violated contract: {0}")]
+    ContractViolation(String),
     /// The function exists on the IC but canister-vm does not implement it.
     #[error("ic0.{function} is not supported by canister-vm ({why})")]
     Unsupported {
@@ -230,6 +278,11 @@ pub struct Ic0 {
     /// Instructions executed so far in this message (kept current by the engine backend before
     /// `performance_counter` runs).
     pub instructions: u64,
+    /// The instruction counter (instructions left, `canister counter_instructions`) while a
+    /// function that [`charge::charges`] runs in a metered module: the engine backend loads it
+    /// before the call and stores it back after, so the function can charge what the replica
+    /// charges and trap when the limit is exceeded. `None` otherwise (nothing is charged).
+    pub counter: Option<i64>,
     /// Lines printed with `ic0.debug_print`.
     pub debug_log: Vec<String>,
     /// 4 KiB stable pages written through `stable*_write` (system-API mode), unsorted; the
@@ -334,6 +387,7 @@ impl Ic0 {
             stable_limit_pages,
             heap_type,
             instructions: 0,
+            counter: None,
             debug_log: Vec::new(),
             stable_dirty: Vec::new(),
             heap_dirty: Vec::new(),
@@ -376,6 +430,30 @@ impl Ic0 {
         Ok(())
     }
 
+    /// Takes `overhead + bytes * per_byte` instructions from [`Ic0::counter`]; traps with the
+    /// instruction limit if that leaves it negative (then nothing else of the call happens).
+    fn charge(&mut self, overhead: u64, bytes: u64, per_byte: u64) -> R<()> {
+        let Some(left) = self.counter.as_mut() else {
+            return Ok(());
+        };
+        let fee = bytes.saturating_mul(per_byte).saturating_add(overhead);
+        *left = left.saturating_sub(i64::try_from(fee).unwrap_or(i64::MAX));
+        if *left < 0 {
+            return Err(HostTrap::Injected(
+                crate::instrument::InjectedTrap::InstructionLimit,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The largest reply or reject payload this message may give.
+    fn max_reply_size(&self) -> u64 {
+        match self.ctx.entry {
+            EntryPoint::Query => MAX_QUERY_REPLY_SIZE,
+            _ => MAX_REPLY_SIZE,
+        }
+    }
+
     fn stable_pages(&self) -> u64 {
         self.stable.len() as u64 / WASM_PAGE_SIZE
     }
@@ -396,6 +474,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "msg_arg_data_copy";
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
         self.require(f, self.ctx.entry.has_arg())?;
         copy_blob(
             heap,
@@ -413,6 +492,7 @@ impl Ic0 {
     }
     /// `ic0.msg_caller_copy`.
     pub fn msg_caller_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
         copy_blob(
             heap,
             &mut self.heap_dirty,
@@ -432,7 +512,8 @@ impl Ic0 {
         self.require("msg_reject_msg_size", false).map(|_| 0)
     }
     /// `ic0.msg_reject_msg_copy`: only in reject callbacks.
-    pub fn msg_reject_msg_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, _s: u64) -> R<()> {
+    pub fn msg_reject_msg_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, size: u64) -> R<()> {
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
         self.require("msg_reject_msg_copy", false)
     }
     /// `ic0.msg_method_name_size`: only in `canister_inspect_message`.
@@ -440,13 +521,23 @@ impl Ic0 {
         self.require("msg_method_name_size", false).map(|_| 0)
     }
     /// `ic0.msg_method_name_copy`: only in `canister_inspect_message`.
-    pub fn msg_method_name_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, _s: u64) -> R<()> {
+    pub fn msg_method_name_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, size: u64) -> R<()> {
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
         self.require("msg_method_name_copy", false)
     }
-    /// `ic0.msg_reply_data_append`.
+    /// `ic0.msg_reply_data_append`: charged `500 + 50·size`; the whole reply may have at most
+    /// [`MAX_REPLY_SIZE`] bytes ([`MAX_QUERY_REPLY_SIZE`] in a non-replicated query).
     pub fn msg_reply_data_append(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
         let f = "msg_reply_data_append";
+        self.charge(charge::OVERHEAD, size, charge::PER_PAYLOAD_BYTE)?;
         self.require_reply_pending(f)?;
+        let total = (self.reply_buf.len() as u64).saturating_add(size);
+        let max = self.max_reply_size();
+        if total > max {
+            return Err(HostTrap::ContractViolation(format!(
+                "ic0.{f}: application payload size ({total}) cannot be larger than {max}."
+            )));
+        }
         let bytes = heap_range(heap, f, src, size)?;
         self.reply_buf.extend_from_slice(bytes);
         Ok(())
@@ -457,10 +548,18 @@ impl Ic0 {
         self.response = Some(Response::Reply(std::mem::take(&mut self.reply_buf)));
         Ok(())
     }
-    /// `ic0.msg_reject`.
+    /// `ic0.msg_reject`: charged `500 + 50·size`; the message may have at most
+    /// [`MAX_REPLY_SIZE`] bytes ([`MAX_QUERY_REPLY_SIZE`] in a non-replicated query).
     pub fn msg_reject(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
         let f = "msg_reject";
+        self.charge(charge::OVERHEAD, size, charge::PER_PAYLOAD_BYTE)?;
         self.require_reply_pending(f)?;
+        let max = self.max_reply_size();
+        if size > max {
+            return Err(HostTrap::ContractViolation(format!(
+                "ic0.{f}: application payload size ({size}) cannot be larger than {max}."
+            )));
+        }
         let text = String::from_utf8_lossy(heap_range(heap, f, src, size)?).into_owned();
         self.response = Some(Response::Reject(text));
         Ok(())
@@ -515,6 +614,7 @@ impl Ic0 {
         offset: u64,
         size: u64,
     ) -> R<()> {
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
         let id = &self.system.canister_id;
         copy_blob(
             heap,
@@ -723,7 +823,14 @@ impl Ic0 {
         })
     }
     /// `ic0.data_certificate_copy`: traps, there is no certificate.
-    pub fn data_certificate_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, _s: u64) -> R<()> {
+    pub fn data_certificate_copy(
+        &mut self,
+        _heap: &mut [u8],
+        _d: u64,
+        _o: u64,
+        size: u64,
+    ) -> R<()> {
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
         Err(HostTrap::Unsupported {
             function: "data_certificate_copy",
             why: "no data certificate is present",

@@ -26,20 +26,36 @@ pub struct ByteBuffer {
     ///
     /// - **Vec**: `vec.capacity()`
     /// - **Static:** The total length of the underlying static byte buffer.
+    /// - **Mapped:** The length of the mapping.
     capacity: usize,
-    /// Whether the [`ByteBuffer`] was initialized from a `&'static [u8]` or a `Vec<u8>`.
-    is_static: bool,
+    /// What the bytes are: a `Vec<u8>`, a `&'static [u8]` or (Linux) an anonymous mapping.
+    // canister-vm patch: a third kind of buffer (was `is_static: bool`).
+    kind: BufferKind,
+}
+
+/// canister-vm patch: what backs a [`ByteBuffer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BufferKind {
+    /// A `Vec<u8>` of the global allocator.
+    Vec,
+    /// A `&'static mut [u8]` given by the embedder.
+    Static,
+    /// A private anonymous mapping that reads as zeros until written (see `lazy.rs`).
+    #[cfg(target_os = "linux")]
+    Mapped,
 }
 
 // # Safety
 //
-// `ByteBuffer` is essentially an `enum`` of `Vec<u8>` or `&'static mut [u8]`.
+// `ByteBuffer` is essentially an `enum`` of `Vec<u8>` or `&'static mut [u8]`
+// (or a private mapping it owns exclusively, like a `Vec`).
 // Both of them are `Send` so this is sound.
 unsafe impl Send for ByteBuffer {}
 
 // # Safety
 //
-// `ByteBuffer` is essentially an `enum`` of `Vec<u8>` or `&'static mut [u8]`.
+// `ByteBuffer` is essentially an `enum`` of `Vec<u8>` or `&'static mut [u8]`
+// (or a private mapping it owns exclusively, like a `Vec`).
 // Both of them are `Sync` so this is sound.
 unsafe impl Sync for ByteBuffer {}
 
@@ -74,6 +90,17 @@ impl ByteBuffer {
     ///
     /// If the requested amount of heap bytes could not be allocated.
     pub fn new(size: usize) -> Result<Self, MemoryError> {
+        // canister-vm patch: on Linux, map lazily zeroed pages instead of writing `size` zeros
+        // (falling back to a `Vec` if the mapping fails or `size` is zero).
+        #[cfg(target_os = "linux")]
+        if let Some(ptr) = super::lazy::map(size) {
+            return Ok(Self {
+                ptr,
+                len: size,
+                capacity: size,
+                kind: BufferKind::Mapped,
+            });
+        }
         let mut vec = Vec::new();
         if vec.try_reserve(size).is_err() {
             return Err(MemoryError::OutOfSystemMemory);
@@ -84,7 +111,7 @@ impl ByteBuffer {
             ptr,
             len,
             capacity,
-            is_static: false,
+            kind: BufferKind::Vec,
         })
     }
 
@@ -104,7 +131,7 @@ impl ByteBuffer {
             ptr: buffer.as_mut_ptr(),
             len: size,
             capacity: buffer.len(),
-            is_static: true,
+            kind: BufferKind::Static,
         })
     }
 
@@ -123,10 +150,46 @@ impl ByteBuffer {
     ///     - `static`: If `new_size` is larger than it's the static buffer capacity.
     pub fn grow(&mut self, new_size: usize) -> Result<(), MemoryError> {
         assert!(self.len() <= new_size);
+        // canister-vm patch: a mapped buffer grows by remapping; an empty `Vec` buffer (a memory
+        // created with no pages) becomes a mapping rather than writing zeros.
+        #[cfg(target_os = "linux")]
+        {
+            if self.kind == BufferKind::Mapped {
+                return self.grow_mapped(new_size);
+            }
+            if self.kind == BufferKind::Vec && self.len == 0 && new_size > self.len {
+                if let Some(ptr) = super::lazy::map(new_size) {
+                    // Frees the empty `Vec`.
+                    self.get_vec().map(ManuallyDrop::into_inner);
+                    (self.ptr, self.len, self.capacity) = (ptr, new_size, new_size);
+                    self.kind = BufferKind::Mapped;
+                    return Ok(());
+                }
+            }
+        }
         match self.get_vec() {
             Some(vec) => self.grow_vec(vec, new_size),
             None => self.grow_static(new_size),
         }
+    }
+
+    /// canister-vm patch: grows a mapped byte buffer to `new_size` without writing to it: the
+    /// new bytes are fresh zero pages of the remapped range.
+    #[cfg(target_os = "linux")]
+    fn grow_mapped(&mut self, new_size: usize) -> Result<(), MemoryError> {
+        debug_assert_eq!(self.kind, BufferKind::Mapped);
+        if new_size > self.capacity {
+            // SAFETY: `ptr`/`capacity` describe the live mapping this buffer owns; on success only
+            // the returned address is used.
+            let Some(ptr) = (unsafe { super::lazy::remap(self.ptr, self.capacity, new_size) })
+            else {
+                return Err(MemoryError::OutOfSystemMemory);
+            };
+            (self.ptr, self.capacity) = (ptr, new_size);
+        }
+        // Bytes past `len` were never reachable through `data_mut`, so they are still zero.
+        self.len = new_size;
+        Ok(())
     }
 
     /// Grow the byte buffer to the given `new_size` when backed by a [`Vec`].
@@ -189,7 +252,8 @@ impl ByteBuffer {
     /// - The returned `Vec` is returned as [`ManuallyDrop`] to prevent its buffer from being freed
     ///   automatically upon going out of scope.
     fn get_vec(&mut self) -> Option<ManuallyDrop<Vec<u8>>> {
-        if self.is_static {
+        // canister-vm patch: only a `Vec` buffer is a `Vec` (was `if self.is_static`).
+        if self.kind != BufferKind::Vec {
             return None;
         }
         // Safety
@@ -205,6 +269,13 @@ impl ByteBuffer {
 
 impl Drop for ByteBuffer {
     fn drop(&mut self) {
+        // canister-vm patch: a mapped buffer unmaps its mapping.
+        #[cfg(target_os = "linux")]
+        if self.kind == BufferKind::Mapped {
+            // SAFETY: the buffer owns this live mapping and is not used after being dropped.
+            unsafe { super::lazy::unmap(self.ptr, self.capacity) };
+            return;
+        }
         self.get_vec().map(ManuallyDrop::into_inner);
     }
 }
@@ -293,5 +364,29 @@ mod test {
         ));
         assert_eq!(buffer.len(), 1);
         assert_eq!(buffer.data().first(), Some(&0x00_u8));
+    }
+
+    // canister-vm patch: a mapped buffer keeps its bytes and reads zeros past them when it
+    // grows, also when the mapping moves.
+    #[test]
+    fn growing_keeps_bytes_and_adds_zeros() {
+        for initial in [0, 1, 4096, 65536] {
+            let mut buffer = ByteBuffer::new(initial).unwrap();
+            buffer.data_mut().iter_mut().enumerate().for_each(|(i, b)| *b = i as u8 | 1);
+            let mut len = initial;
+            for new_len in [65536 * 2, 65536 * 100, 65536 * 4096] {
+                if new_len < len {
+                    continue;
+                }
+                buffer.grow(new_len).unwrap();
+                let data = buffer.data();
+                assert_eq!(data.len(), new_len);
+                assert!(data[..initial].iter().enumerate().all(|(i, &b)| b == i as u8 | 1));
+                assert!(data[initial..].iter().all(|&b| b == 0));
+                buffer.data_mut()[new_len - 1] = 9;
+                buffer.data_mut()[new_len - 1] = 0;
+                len = new_len;
+            }
+        }
     }
 }

@@ -1,6 +1,9 @@
 mod access;
 mod buffer;
 mod error;
+// canister-vm patch: lazily zeroed buffers from the OS (Linux).
+#[cfg(target_os = "linux")]
+mod lazy;
 mod ty;
 
 #[cfg(test)]
