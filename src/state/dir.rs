@@ -668,6 +668,7 @@ impl StateDir {
             file.sync_all().map_err(|e| io_err(&wal_path, e))?;
             hex::encode(hasher.finalize())
         };
+        super::checkpoint_step("wal");
 
         // 2. The manifest.
         let manifest = Manifest {
@@ -693,9 +694,11 @@ impl StateDir {
         let name = format!("checkpoint-{number}.json");
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         replace_synced(&self.path, &name, &json)?;
+        super::checkpoint_step("manifest");
 
         // 3. The commit point: CURRENT names the new checkpoint.
         replace_synced(&self.path, CURRENT, name.as_bytes())?;
+        super::checkpoint_step("current");
 
         // 4. The pages into the page files (repeated by `recover` if this is interrupted).
         let size_changed = |old: Option<u64>, new: usize| old != Some(new as u64);
@@ -709,9 +712,11 @@ impl StateDir {
             heap_changed,
             stable_changed,
         )?;
+        super::checkpoint_step("applied");
         // 5. The log record (appended again by `recover` if this is interrupted).
         if !record.is_empty() {
             log_file::append_at(&self.path, prepared.bytes, record.as_bytes())?;
+            super::checkpoint_step("record");
         }
         self.remove_stale(number);
         Ok(CheckpointStats {

@@ -223,8 +223,13 @@ pub(super) fn append_at(dir: &Path, at: u64, record: &[u8]) -> Result<(), Error>
         .open(&path)
         .map_err(|e| io_err(&path, e))?;
     file.set_len(at).map_err(|e| io_err(&path, e))?;
+    // Two writes, so that a crash test can stop between them (a torn record).
+    let (first, second) = record.split_at(record.len() / 2);
     file.seek(SeekFrom::Start(at))
-        .and_then(|_| file.write_all(record))
+        .and_then(|_| file.write_all(first))
+        .map_err(|e| io_err(&path, e))?;
+    super::checkpoint_step("record-half");
+    file.write_all(second)
         .and_then(|_| file.sync_data())
         .map_err(|e| io_err(&path, e))
 }

@@ -207,6 +207,24 @@ pub struct NonZeroPages {
     pub stable: Vec<u64>,
 }
 
+/// A test seam: the hook is called with the name of each step of a checkpoint as it completes
+/// (`wal`, `manifest`, `current` — the commit point —, `applied`, `record-half`, `record`), so
+/// a crash test can kill a process at an exact step (`tests/all/integrity.rs`). Set once per
+/// process; not part of the supported API.
+#[doc(hidden)]
+pub fn set_checkpoint_hook(hook: fn(&str)) {
+    let _ = CHECKPOINT_HOOK.set(hook);
+}
+
+static CHECKPOINT_HOOK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Reports a completed checkpoint step to the hook, if any.
+fn checkpoint_step(name: &str) {
+    if let Some(hook) = CHECKPOINT_HOOK.get() {
+        hook(name);
+    }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

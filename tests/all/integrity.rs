@@ -200,15 +200,35 @@ const CRASH_WAT: &str = r#"
 "#;
 
 const KILL_ENV: &str = "CANISTER_VM_KILL_CHILD_DIR";
+/// `<step>:<n>`: the child stops at the n-th completion of checkpoint step `<step>`.
+const STOP_ENV: &str = "CANISTER_VM_KILL_CHILD_STOP";
 
-/// The child of the kill test: opens the directory named by the environment and runs `bump`
-/// until killed, printing `committed <n>` after every commit (its progress marker). Does
-/// nothing when run as an ordinary test.
+/// The checkpoint hook of the child: at the requested step, say so and wait to be killed.
+fn stop_at_step(step: &str) {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    let Ok(stop) = std::env::var(STOP_ENV) else {
+        return;
+    };
+    let (name, nth) = stop.split_once(':').unwrap();
+    if name == step && SEEN.fetch_add(1, Ordering::SeqCst) + 1 == nth.parse::<u32>().unwrap() {
+        println!("at {step}");
+        // Blocks until the parent kills this process (it never writes to stdin).
+        let _ = std::io::stdin().read_line(&mut String::new());
+        std::process::abort();
+    }
+}
+
+/// The child of the kill tests: opens the directory named by the environment and runs `bump`
+/// until killed, printing `committed <n>` after every commit (its progress marker); with
+/// `STOP_ENV` it also stops at that checkpoint step and says so. Does nothing when run as an
+/// ordinary test.
 #[test]
 fn kill_child() {
     let Ok(dir) = std::env::var(KILL_ENV) else {
         return;
     };
+    canister_vm::state::set_checkpoint_hook(stop_at_step);
     let mut c = PersistentCanister::open(Path::new(&dir), CanisterConfig::default()).unwrap();
     let none = canister_vm::runtime::MessageInput::default();
     loop {
@@ -218,11 +238,10 @@ fn kill_child() {
     }
 }
 
-#[test]
-fn a_process_killed_at_any_point_leaves_a_directory_that_replays() {
-    let tmp = tempfile::tempdir().unwrap();
-    let wat = crate::support::write_file(tmp.path(), "crash.wat", CRASH_WAT);
-    let dir = tmp.path().join("c");
+/// Installs the crash canister into `<tmp>/c`.
+fn crash_dir(tmp: &Path) -> PathBuf {
+    let wat = crate::support::write_file(tmp, "crash.wat", CRASH_WAT);
+    let dir = tmp.join("c");
     cli(&[
         "install".as_ref(),
         wat.as_os_str(),
@@ -230,56 +249,119 @@ fn a_process_killed_at_any_point_leaves_a_directory_that_replays() {
         dir.as_os_str(),
     ])
     .ok();
+    dir
+}
+
+/// Starts the kill child on `dir` (stopping at `stop`, if given), reads its stdout until
+/// `until` says to stop, SIGKILLs it, and returns the last `committed` marker seen.
+fn run_and_kill(
+    dir: &Path,
+    stop: Option<&str>,
+    mut until: impl FnMut(&str) -> bool,
+) -> Option<u64> {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["integrity::kill_child", "--exact", "--nocapture", "-q"])
+        .env(KILL_ENV, dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(stop) = stop {
+        command.env(STOP_ENV, stop);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut last = None;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the child ended before its marker"
+        );
+        if let Some(n) = line.trim().strip_prefix("committed ") {
+            last = Some(n.parse::<u64>().unwrap());
+        }
+        if until(line.trim()) {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let _ = out.read_to_string(&mut String::new());
+    last
+}
+
+/// After a kill: `info` opens the directory, the `check` query sees an untorn counter, `replay`
+/// passes. Returns the message count.
+fn check_after_kill(dir: &Path, what: &str) -> u64 {
+    let info = on("info", dir, &[]);
+    assert_eq!(info.code, 0, "{what}: {info:#?}");
+    let messages: u64 = info
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("messages:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let check = on("call", dir, &["check", "--query"]);
+    assert_eq!(check.code, 0, "{what}: {check:#?}");
+    assert_eq!(counter_value(&check.stdout), messages - 1, "{what}: untorn");
+    let replay = on("replay", dir, &[]);
+    assert_eq!(replay.code, 0, "{what}: {replay:#?}");
+    messages
+}
+
+#[test]
+fn a_process_killed_at_every_checkpoint_step_leaves_a_directory_that_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = crash_dir(tmp.path());
+    let mut messages = 1;
+    // Each step of the k-th checkpoint of a child (k = 1, 2): before the commit point the
+    // message is lost, from `current` on it is committed, and its record must be in the log.
+    for k in 1..=2 {
+        for (step, committed) in [
+            ("wal", false),
+            ("manifest", false),
+            ("current", true),
+            ("applied", true),
+            ("record-half", true),
+            ("record", true),
+        ] {
+            let what = format!("killed at `{step}` of checkpoint {k}");
+            let stop = format!("{step}:{k}");
+            run_and_kill(&dir, Some(&stop), |line| line == format!("at {step}"));
+            let now = check_after_kill(&dir, &what);
+            let expected = messages + k - 1 + u64::from(committed);
+            assert_eq!(now, expected, "{what}");
+            messages = now;
+        }
+    }
+}
+
+#[test]
+fn a_process_killed_after_many_commits_leaves_a_directory_that_replays() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = crash_dir(tmp.path());
     let mut counter = 0u64;
     for round in 0..24u64 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["integrity::kill_child", "--exact", "--nocapture", "-q"])
-            .env(KILL_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Kill after the k-th commit marker (k = 1, 2, 3, ...): the child is then somewhere in
-        // the next message (executing, writing its log or pages, switching CURRENT, applying,
-        // appending its record), a different point each round.
+        // Kill after the k-th commit marker (k = 1, 2, 3): the child is then somewhere in the
+        // next message.
         let k = 1 + round % 3;
-        let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut seen = 0;
-        let mut last = 0;
-        let mut line = String::new();
-        while seen < k {
-            line.clear();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "round {round}: the child ended before its marker"
-            );
-            if let Some(n) = line.trim().strip_prefix("committed ") {
-                last = n.parse::<u64>().unwrap();
-                seen += 1;
-            }
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let _ = out.read_to_string(&mut String::new());
-
-        let info = on("info", &dir, &[]).ok();
-        let messages: u64 = info
-            .lines()
-            .find_map(|l| l.strip_prefix("messages:"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let last = run_and_kill(&dir, None, |line| {
+            seen += u64::from(line.starts_with("committed "));
+            seen == k
+        })
+        .unwrap();
+        let messages = check_after_kill(&dir, &format!("round {round}"));
         assert!(
             messages == last || messages == last + 1,
             "round {round}: {messages} messages after the marker of {last}"
         );
-        let value = counter_value(&on("call", &dir, &["check", "--query"]).ok());
-        assert_eq!(value, messages - 1, "round {round}: the counter is untorn");
-        assert!(value >= counter, "round {round}: the counter went back");
-        counter = value;
-        let replay = on("replay", &dir, &[]);
-        assert_eq!(replay.code, 0, "round {round}: {replay:#?}");
+        assert!(messages > counter, "round {round}: the counter went back");
+        counter = messages - 1;
     }
     assert!(counter >= 24, "{counter}");
 }
