@@ -375,7 +375,7 @@ fn lockstep(prepared: &Prepared, sides: &mut [Side], compare_counters: bool) -> 
                 return diverge(class, format!("{r0:?} vs {ri:?}"));
             }
             if let Some((class, detail)) = diff_states(s0, si) {
-                return diverge(class, detail);
+                return diverge(class, format!("{detail} (both {r0:?})"));
             }
         }
         if compare_counters {
