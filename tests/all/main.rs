@@ -7,6 +7,7 @@ mod bad_input;
 mod checkpoints;
 mod cli_example;
 mod engine_choice;
+mod engine_faults;
 mod lifecycle;
 mod metering;
 mod replay;
