@@ -317,6 +317,9 @@ pub struct Canister {
     committed: Committed,
     /// SHA-256 of `wasm` (part of the state hash).
     module_sha256: crate::state::hash::Hash,
+    /// The engine panicked during the current message: the instance may be inconsistent, so the
+    /// rollback rebuilds it from the committed state.
+    engine_failed: bool,
 }
 
 impl std::fmt::Debug for Canister {
@@ -360,6 +363,10 @@ fn trap_reject(canister_id: &[u8], trap: &Trap) -> Reject {
         }
         Trap::Wasm(code) => format!("Canister {id} trapped: {code}"),
         Trap::Other(text) => format!("Canister {id} trapped: {text}"),
+        Trap::Engine(panic) => format!(
+            "Canister {id} could not run: {panic} (a bug in the engine, not in the canister; \
+             the message's changes were undone)"
+        ),
     };
     Reject {
         code: RejectCode::CanisterError,
@@ -461,6 +468,7 @@ impl Canister {
             instance,
             clock,
             committed: Committed::default(),
+            engine_failed: false,
         };
         canister.set_stable(&stable, stable_nonzero)?;
         match stable_nonzero {
@@ -475,12 +483,13 @@ impl Canister {
     /// an empty stable memory and heap and globals as the module initialises them.
     fn reinstantiate(&self, system: SystemState) -> Result<Canister, Error> {
         let ic0 = Self::start_ic0(&self.config, system, self.heap_type, &self.clock);
-        let instance = self.instance.reinstantiate(ic0)?.map_err(|trap| {
-            let reject = trap_reject(&self.system().canister_id, &trap);
-            Error::State(StateError::Restore {
-                why: reject.message,
-            })
-        })?;
+        let instance =
+            engine::reinstantiate(self.config.engine, &*self.instance, ic0)?.map_err(|trap| {
+                let reject = trap_reject(&self.system().canister_id, &trap);
+                Error::State(StateError::Restore {
+                    why: reject.message,
+                })
+            })?;
         Self::assemble(
             self.wasm.clone(),
             self.config.clone(),
@@ -615,15 +624,20 @@ impl Canister {
     /// Puts the committed state back: the dirty pages (O(dirty)) when no memory grew, else a
     /// fresh instance.
     fn rollback(&mut self, mark: Mark, dirty: &DirtyPages) -> Result<(), Error> {
+        // An instance whose engine panicked is not trusted: it is replaced by a fresh one.
+        let engine_failed = std::mem::take(&mut self.engine_failed);
         let grew = self.heap().len() != mark.heap_len
             || (self.native_stable() && self.stable().len() != mark.stable_len);
-        if grew {
+        if grew || engine_failed {
             // Sparse copies of the committed memories, at the pages their hash trees know to be
             // non-zero (a dense clone would make all of them resident).
             let mut snap = self.sparse_snapshot()?;
             snap.globals = mark.globals;
             snap.system = mark.system;
             let committed = std::mem::take(&mut self.committed);
+            if engine_failed {
+                *self = self.reinstantiate(snap.system.clone())?;
+            }
             self.restore(&snap)?;
             self.take_dirty();
             self.committed = committed;
@@ -999,7 +1013,8 @@ impl Canister {
         let entry = ctx.entry;
         self.instance.ic0_mut().begin(ctx);
         self.instance.set_budget(limit);
-        let call = self.instance.call(export);
+        let call = engine::call(self.config.engine, &mut *self.instance, export);
+        self.engine_failed = matches!(call, Err(Trap::Engine(_)));
         let left = self.instance.counter();
         let instructions = left.map_or(0, |left| limit.saturating_sub(left).max(0) as u64);
         // Metering checks at function entries and loop headers only, so a message can end with
@@ -1273,5 +1288,148 @@ impl Canister {
             dirty: post.dirty,
         };
         Ok((outcome, changed))
+    }
+}
+
+#[cfg(test)]
+mod engine_panic_tests {
+    use super::*;
+
+    /// The wrapped instance, except that calling `canister_update boom` runs `inc` and then
+    /// panics, as an engine bug would half-way through a message.
+    struct PanicsOnBoom(Box<dyn Instance>);
+
+    impl Instance for PanicsOnBoom {
+        fn export_names(&self) -> Vec<String> {
+            self.0.export_names()
+        }
+        fn ic0(&self) -> &Ic0 {
+            self.0.ic0()
+        }
+        fn ic0_mut(&mut self) -> &mut Ic0 {
+            self.0.ic0_mut()
+        }
+        fn memory(&self, m: Mem) -> Option<&[u8]> {
+            self.0.memory(m)
+        }
+        fn memory_mut(&mut self, m: Mem) -> Option<&mut [u8]> {
+            self.0.memory_mut(m)
+        }
+        fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String> {
+            self.0.grow(m, delta)
+        }
+        fn pages(&self, m: Mem) -> u64 {
+            self.0.pages(m)
+        }
+        fn globals(&self) -> Vec<(u32, GlobalValue)> {
+            self.0.globals()
+        }
+        fn set_global(&mut self, index: u32, value: GlobalValue) -> Result<(), String> {
+            self.0.set_global(index, value)
+        }
+        fn counter(&mut self) -> Option<i64> {
+            self.0.counter()
+        }
+        fn set_budget(&mut self, budget: i64) {
+            self.0.set_budget(budget)
+        }
+        fn set_stable_bytes(&mut self, bytes: i64) -> Result<(), String> {
+            self.0.set_stable_bytes(bytes)
+        }
+        fn call(&mut self, name: &str) -> Result<(), Trap> {
+            if name == "canister_update boom" {
+                let _ = self.0.call("canister_update inc");
+                panic!("injected engine bug");
+            }
+            self.0.call(name)
+        }
+        fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
+            self.0.reinstantiate(ic0)
+        }
+    }
+
+    const COUNTER: &str = r#"(module
+      (import "ic0" "msg_reply" (func $reply))
+      (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+      (memory 1)
+      (global $g (mut i64) (i64.const 0))
+      (func (export "canister_update inc")
+        (global.set $g (i64.add (global.get $g) (i64.const 1)))
+        (i64.store (i32.const 0) (global.get $g))
+        (call $append (i32.const 0) (i32.const 8))
+        (call $reply))
+      (func (export "canister_update boom")
+        (i64.store (i32.const 0) (i64.const 99))
+        (call $append (i32.const 0) (i32.const 8))
+        (call $reply))
+      (func (export "canister_query get")
+        (call $append (i32.const 0) (i32.const 8))
+        (call $reply)))"#;
+
+    fn reply(outcome: Outcome) -> u64 {
+        u64::from_le_bytes(outcome.result.unwrap()[..8].try_into().unwrap())
+    }
+
+    #[test]
+    fn an_engine_panic_rejects_the_message_keeps_committed_state_and_rebuilds_the_instance() {
+        let wasm = wat::parse_str(COUNTER).unwrap();
+        let c = Canister::create(wasm, CanisterConfig::default(), vec![4])
+            .unwrap()
+            .unwrap();
+        let Canister {
+            config,
+            wasm,
+            heap_type,
+            exports,
+            methods,
+            instance,
+            clock,
+            committed,
+            module_sha256,
+            engine_failed,
+        } = c;
+        let mut c = Canister {
+            config,
+            wasm,
+            heap_type,
+            exports,
+            methods,
+            instance: Box::new(PanicsOnBoom(instance)),
+            clock,
+            committed,
+            module_sha256,
+            engine_failed,
+        };
+        let input = MessageInput::default();
+        assert_eq!(reply(c.update("inc", b"", &input).unwrap()), 1);
+        let hash = c.state_hash();
+        let (heap, globals) = (c.heap().to_vec(), c.globals());
+
+        let outcome = c.update("boom", b"", &input).unwrap();
+        let reject = outcome.result.unwrap_err();
+        assert_eq!(reject.code, RejectCode::CanisterError);
+        assert!(
+            reject.message.contains(
+                "could not run: the wasmi engine failed while running `canister_update boom`: \
+                 injected engine bug (a bug in the engine, not in the canister; the message's \
+                 changes were undone)"
+            ),
+            "{}",
+            reject.message
+        );
+        assert_eq!(c.state_hash(), hash, "committed state untouched");
+        assert_eq!(
+            c.state_hash_from_scratch(),
+            hash,
+            "live state equals committed state"
+        );
+        assert_eq!((c.heap().to_vec(), c.globals()), (heap, globals));
+        assert_eq!(reply(c.query("get", b"", &input).unwrap()), 1);
+
+        // The instance that panicked was replaced by a fresh one of the same module, with the
+        // committed state put back.
+        assert_eq!(reply(c.update("inc", b"", &input).unwrap()), 2);
+        assert_eq!(reply(c.update("boom", b"", &input).unwrap()), 99);
+        assert_eq!(reply(c.query("get", b"", &input).unwrap()), 99);
     }
 }

@@ -134,6 +134,78 @@ pub(crate) enum Trap {
     Wasm(wasmi::TrapCode),
     /// Any other failure of the call, as text (an engine-specific trap without a counterpart).
     Other(String),
+    /// The engine itself failed (panicked) running the call: a bug in the engine, not in the
+    /// canister. The instance may be inconsistent afterwards, so the lifecycle rebuilds it
+    /// from the committed state instead of rolling it back in place.
+    Engine(EnginePanic),
+}
+
+/// A panic caught at the engine seam: the engine failed compiling, instantiating or running a
+/// module (a bug in the engine, which must not take the process down).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {engine} engine failed while {during}: {message}")]
+pub struct EnginePanic {
+    /// The engine that panicked.
+    pub engine: Engine,
+    /// What it was doing: "compiling and instantiating the module", "running `<export>`", ...
+    pub during: String,
+    /// The panic message.
+    pub message: String,
+}
+
+/// Runs `f`, engine work that must not unwind into the lifecycle: a panic inside it becomes an
+/// [`EnginePanic`] naming `engine` and `during`. The one place where engine panics are caught.
+///
+/// This needs the unwinding panic strategy (the default; canister-vm never sets
+/// `panic = "abort"`). The default panic hook still prints the panic to stderr, which is kept
+/// on purpose: it locates the engine bug.
+pub(crate) fn catch_engine_panic<T>(
+    engine: Engine,
+    during: impl FnOnce() -> String,
+    f: impl FnOnce() -> T,
+) -> Result<T, EnginePanic> {
+    // `AssertUnwindSafe`: after a panic the caller discards (compiling, instantiating) or
+    // rebuilds (running, see `Trap::Engine`) everything `f` touched.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let message = match payload.downcast::<String>() {
+            Ok(text) => *text,
+            Err(payload) => match payload.downcast::<&'static str>() {
+                Ok(text) => (*text).to_string(),
+                Err(_) => "(a panic without a message)".to_string(),
+            },
+        };
+        EnginePanic {
+            engine,
+            during: during(),
+            message,
+        }
+    })
+}
+
+/// Calls export `name` of `instance` (see [`Instance::call`]); a panic of the engine is
+/// [`Trap::Engine`].
+pub(crate) fn call(engine: Engine, instance: &mut dyn Instance, name: &str) -> Result<(), Trap> {
+    catch_engine_panic(
+        engine,
+        || format!("running `{name}`"),
+        || instance.call(name),
+    )
+    .unwrap_or_else(|panic| Err(Trap::Engine(panic)))
+}
+
+/// A fresh instance of `instance`'s module (see [`Instance::reinstantiate`]); a panic of the
+/// engine (while running the start function) is an [`Error::Instantiate`].
+pub(crate) fn reinstantiate(
+    engine: Engine,
+    instance: &dyn Instance,
+    ic0: Ic0,
+) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
+    catch_engine_panic(
+        engine,
+        || "instantiating the module again".to_string(),
+        || instance.reinstantiate(ic0),
+    )
+    .unwrap_or_else(|panic| Err(Error::Instantiate(Box::new(panic))))
 }
 
 /// A running instance of an instrumented canister module on some engine, with the `ic0`
@@ -176,8 +248,26 @@ pub(crate) trait Instance: Send {
 }
 
 /// Instantiates an instrumented module on `engine` (running its start function with `ic0`,
-/// whose message context the caller has set). A trap of the start function is `Ok(Err(trap))`.
+/// whose message context the caller has set). A trap of the start function is `Ok(Err(trap))`;
+/// a panic of the engine (compiling the module or running its start function) is an
+/// [`Error::Instantiate`] holding the [`EnginePanic`].
 pub(crate) fn instantiate(
+    engine: Engine,
+    wasm: &[u8],
+    heap_type: HeapType,
+    stable_index: Option<u32>,
+    ic0: Ic0,
+) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
+    catch_engine_panic(
+        engine,
+        || "compiling and instantiating the module".to_string(),
+        || instantiate_unguarded(engine, wasm, heap_type, stable_index, ic0),
+    )
+    .unwrap_or_else(|panic| Err(Error::Instantiate(Box::new(panic))))
+}
+
+/// [`instantiate`] without catching engine panics.
+fn instantiate_unguarded(
     engine: Engine,
     wasm: &[u8],
     heap_type: HeapType,
@@ -198,5 +288,41 @@ pub(crate) fn instantiate(
         }
         #[cfg(not(feature = "wasmtime"))]
         Engine::Wasmtime => Err(Error::EngineUnavailable { engine }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caught_panic_names_the_engine_the_work_and_the_message() {
+        let caught = catch_engine_panic(
+            Engine::Wasmi,
+            || "running `x`".into(),
+            || panic!("entered unreachable code: {}", 1),
+        );
+        let panic = caught.unwrap_err();
+        assert_eq!(
+            panic.to_string(),
+            "the wasmi engine failed while running `x`: entered unreachable code: 1"
+        );
+        let caught = catch_engine_panic(
+            Engine::Wasmi,
+            || "compiling".into(),
+            || -> u8 { panic!("a static message") },
+        );
+        assert_eq!(caught.unwrap_err().message, "a static message");
+        let caught = catch_engine_panic(
+            Engine::Wasmi,
+            || "compiling".into(),
+            || -> u8 { std::panic::panic_any(42_u32) },
+        );
+        assert_eq!(caught.unwrap_err().message, "(a panic without a message)");
+        assert_eq!(
+            catch_engine_panic(Engine::Wasmi, || unreachable!(), || 7),
+            Ok(7),
+            "no panic, no cost beyond the call"
+        );
     }
 }

@@ -314,7 +314,7 @@ impl Instance for WasmiInstance {
     fn grow(&mut self, m: Mem, delta: u64) -> Result<(), String> {
         let memory = self.mem(m).ok_or("the module has no such memory")?;
         // One grow, all or nothing. On Linux the patched wasmi_core maps lazily zeroed pages
-        // (vendor/patches/0001-lazy-zeroed-memory.patch), so this costs nothing per page granted:
+        // (vendor/patches/wasmi_core-0001-lazy-zeroed-memory.patch), so this costs nothing per page granted:
         // only the pages a restore then writes become resident.
         memory
             .grow(&mut self.store, delta)

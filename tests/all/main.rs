@@ -8,6 +8,7 @@ mod barrier_traps;
 mod checkpoints;
 mod cli_example;
 mod engine_choice;
+mod engine_faults;
 mod integrity;
 mod lifecycle;
 mod limits;

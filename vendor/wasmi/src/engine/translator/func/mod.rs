@@ -2023,7 +2023,7 @@ impl FuncTranslator {
         }
         let ty = true_val.ty();
         let condition = self.resolve_operand::<i32>(condition)?;
-        let condition = match condition {
+        let mut condition = match condition {
             ResolvedOperand::Reg(ty) => Location::Reg(ty),
             ResolvedOperand::Slot(condition) => Location::Slot(condition),
             ResolvedOperand::Immediate(condition) => {
@@ -2056,6 +2056,9 @@ impl FuncTranslator {
         };
         let fusion = self.try_fuse_select(condition)?;
         if fusion.is_fused() {
+            // canister-vm patch: the fused `i32.{eq,ne}` is dropped, so `select` must read that
+            // comparison's input wherever it is (see `fused_select_condition`).
+            condition = self.fused_select_condition(condition);
             self.instrs.drop_staged();
             if matches!(fusion, SelectFusion::FusedSwap) {
                 mem::swap(&mut true_val, &mut false_val);
@@ -2329,6 +2332,21 @@ impl FuncTranslator {
         Ok(fusion)
     }
 
+    /// canister-vm patch: returns the condition of a `select` fused with the staged
+    /// `i32.{eq,ne}` against zero (as [`Self::try_fuse_select`] accepted it), to be called
+    /// before the staged [`Op`] is dropped.
+    ///
+    /// Once the comparison is dropped the register no longer receives its result, so `select`
+    /// must test the comparison's input directly. For the `_Rri` forms that input already is
+    /// the register, but for the `_Rsi` forms it lives in a slot: keeping the register as the
+    /// condition would test whatever value the register last held.
+    fn fused_select_condition(&self, condition: Location) -> Location {
+        match self.instrs.peek_staged() {
+            Some(Op::I32Eq_Rsi { lhs, .. } | Op::I32NotEq_Rsi { lhs, .. }) => Location::Slot(lhs),
+            _ => condition,
+        }
+    }
+
     /// Tries to fuse a Wasm `i32.eqz` (or `i32.eq` with 0 `rhs` value) instruction.
     ///
     /// Returns
@@ -2576,11 +2594,19 @@ impl FuncTranslator {
             return Ok(op);
         }
         let memory_addr = self.memory_addr(memarg.memory)?;
+        let value_operand = value;
         let value = self.resolve_operand::<TypedRawVal>(value)?;
         let op = match (ptr, value) {
             (Opd::Reg(_), Opd::Reg(_)) => match (vt.store_rr)(offset, memory_addr) {
                 Some(op) => op,
-                None => unreachable!(),
+                // canister-vm patch: integer stores have no `_rr` form. Pointer and value can
+                // both resolve to the one integer register only when they are the same local
+                // held in it (e.g. `local.get $x; local.get $x; i64.store offset=70000`), so
+                // store from that local's slot, as the `mem0_offset16` path above does.
+                None => {
+                    let value = self.reg_operand_to_slot(value_operand)?;
+                    (vt.store_rs)(offset, value, memory_addr)
+                }
             },
             (Opd::Reg(_), Opd::Slot(value)) => (vt.store_rs)(offset, value, memory_addr),
             (Opd::Reg(_), Opd::Immediate(value)) => (vt.store_ri)(offset, value, memory_addr),
