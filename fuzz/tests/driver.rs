@@ -10,29 +10,12 @@ fn repro(file: &str) -> String {
     format!("{}/tests/repro/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// wasmi overflows the host stack on this valid module (issue 14): the check runs in a child
-/// process, so the abort becomes a reported `abort` finding and exit status 1.
+/// The module on which wasmi overflowed the host stack (issue 14) checks in a child process and
+/// passes. (Its `f1(8, 1587878272)` no longer aborts but never returns: it loops, without fuel,
+/// so it is not checked here; tests/all/engine_faults.rs runs it with fuel. Aborts of a worker
+/// are covered by `a_dead_worker_is_reported_with_its_seed_and_the_run_continues`.)
 #[test]
-fn a_host_stack_overflow_is_reported_as_an_abort() {
-    let out = driver()
-        .args([
-            "check",
-            "--target",
-            "plain_vs_instrumented",
-            "--call",
-            "f1(8, 1587878272)",
-        ])
-        .arg(repro("wasmi-host-stack-overflow.wat"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("Finding(abort)"), "{stdout}");
-}
-
-/// The same module without the overflowing call passes: the abort above is the call's doing.
-#[test]
-fn the_abort_module_passes_without_the_overflowing_call() {
+fn the_module_that_overflowed_the_host_stack_passes() {
     let out = driver()
         .args([
             "check",

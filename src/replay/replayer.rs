@@ -187,7 +187,10 @@ fn compare(expected: &RecordedOutcome, got: &RecordedOutcome) -> Vec<FieldDiff> 
         ),
         _ => {}
     }
-    if expected.instructions != got.instructions {
+    // Records written before hash format 3 were counted before the byte-moving ic0 functions
+    // were charged as on the replica (500 + 50 per appended byte, 500 + 1 per copied byte): their
+    // instruction counts no longer apply, everything else is compared.
+    if expected.instructions != got.instructions && expected.hash_format >= HASH_FORMAT {
         push(
             "instructions",
             expected.instructions.to_string(),
