@@ -288,6 +288,41 @@ fn ic0_valtype(t: ic0::ValType) -> wasmparser::ValType {
     }
 }
 
+/// Checks that the function type `found` of the import of `ic0.<name>` (at byte `offset`) is the
+/// ic0 function's signature for `heap`. `name` must be an ic0 function.
+pub(crate) fn check_ic0_type(
+    name: &str,
+    found: Option<&FuncType>,
+    heap: HeapType,
+    offset: usize,
+) -> Result<(), InstrumentError> {
+    let sig = ic0::signature(name, heap).expect("an ic0 function");
+    check_signature(name, &sig, found, heap, offset)
+}
+
+fn check_signature(
+    name: &str,
+    sig: &ic0::Signature,
+    found: Option<&FuncType>,
+    heap: HeapType,
+    offset: usize,
+) -> Result<(), InstrumentError> {
+    if found.is_some_and(|ty| matches_signature(ty, sig)) {
+        return Ok(());
+    }
+    Err(RuleError::Ic0Signature {
+        name: name.to_string(),
+        expected: sig.to_string(),
+        found: found.map_or_else(|| "?".into(), |ty| ShowType(ty).to_string()),
+        heap: match heap {
+            HeapType::Wasm32 => "wasm32",
+            HeapType::Wasm64 => "wasm64",
+        },
+        offset,
+    }
+    .into())
+}
+
 fn matches_signature(ty: &FuncType, sig: &ic0::Signature) -> bool {
     ty.params()
         .iter()
@@ -463,20 +498,13 @@ pub fn check(wasm: &[u8]) -> Result<(), InstrumentError> {
             }
             .into());
         };
-        let found = types.get(import.ty as usize);
-        if !found.is_some_and(|ty| matches_signature(ty, &sig)) {
-            return Err(RuleError::Ic0Signature {
-                name: import.name.clone(),
-                expected: sig.to_string(),
-                found: found.map_or_else(|| "?".into(), |ty| ShowType(ty).to_string()),
-                heap: match heap {
-                    HeapType::Wasm32 => "wasm32",
-                    HeapType::Wasm64 => "wasm64",
-                },
-                offset: import.offset,
-            }
-            .into());
-        }
+        check_signature(
+            &import.name,
+            &sig,
+            types.get(import.ty as usize),
+            heap,
+            import.offset,
+        )?;
     }
 
     if defined_functions > MAX_FUNCTIONS {

@@ -145,10 +145,14 @@ pub fn fast_limit(bytes: i64) -> i64 {
 struct Scan {
     /// Parameter counts of every type index (non-function types: 0).
     type_params: Vec<u32>,
+    /// Every type index's function type (`None` for non-function types).
+    func_types: Vec<Option<wasmparser::FuncType>>,
     /// Whether a type `(param i32)` with no results exists, and its index.
     trap_type: Option<u32>,
     /// Imported functions in order: (module, name, type index).
     func_imports: Vec<(String, String, u32)>,
+    /// The byte offset of each imported function's import.
+    func_import_offsets: Vec<usize>,
     /// Type index of each defined function.
     defined_types: Vec<u32>,
     memories: u32,
@@ -171,6 +175,7 @@ impl Scan {
                             match &sub.composite_type.inner {
                                 wasmparser::CompositeInnerType::Func(f) => {
                                     s.type_params.push(f.params().len() as u32);
+                                    s.func_types.push(Some(f.clone()));
                                     if f.params() == [wasmparser::ValType::I32]
                                         && f.results().is_empty()
                                         && s.trap_type.is_none()
@@ -178,21 +183,27 @@ impl Scan {
                                         s.trap_type = Some(idx);
                                     }
                                 }
-                                _ => s.type_params.push(0),
+                                _ => {
+                                    s.type_params.push(0);
+                                    s.func_types.push(None);
+                                }
                             }
                         }
                     }
                 }
                 Payload::ImportSection(reader) => {
                     s.has.push(SectionId::Import);
-                    for import in reader {
-                        let import = import?;
+                    for import in reader.into_iter_with_offsets() {
+                        let (offset, import) = import?;
                         match import.ty {
-                            TypeRef::Func(t) => s.func_imports.push((
-                                import.module.to_string(),
-                                import.name.to_string(),
-                                t,
-                            )),
+                            TypeRef::Func(t) => {
+                                s.func_imports.push((
+                                    import.module.to_string(),
+                                    import.name.to_string(),
+                                    t,
+                                ));
+                                s.func_import_offsets.push(offset);
+                            }
                             TypeRef::Memory(m) => {
                                 if s.memories == 0 {
                                     s.heap64 = m.memory64;
@@ -1077,11 +1088,23 @@ pub fn rewrite(
 ) -> Result<Vec<u8>, InstrumentError> {
     let scan = Scan::new(wasm)?;
     let mut stable_calls = HashMap::new();
-    for (i, (module, name, _)) in scan.func_imports.iter().enumerate() {
+    for (i, (module, name, ty)) in scan.func_imports.iter().enumerate() {
         if module != "ic0" {
             continue;
         }
         if let Some(&fname) = STABLE_FUNCTIONS.iter().find(|f| *f == name) {
+            // The canister rules check every ic0 import's type; without them (generic settings)
+            // an import of another type cannot be replaced by the IC function's definition.
+            super::rules::check_ic0_type(
+                fname,
+                scan.func_types.get(*ty as usize).and_then(Option::as_ref),
+                if scan.heap64 {
+                    crate::runtime::ic0::HeapType::Wasm64
+                } else {
+                    crate::runtime::ic0::HeapType::Wasm32
+                },
+                scan.func_import_offsets[i],
+            )?;
             let target = match fname {
                 "stable_read" => Target::ReadWrite {
                     write: false,

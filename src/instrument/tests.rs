@@ -121,3 +121,37 @@ fn injected_trap_codes_round_trip() {
     }
     assert_eq!(InjectedTrap::from_code(0), None);
 }
+
+/// Without the canister rules (generic settings), a stable import of the wrong type is refused
+/// rather than replaced by the IC function's definition, which made the output invalid (fuzz
+/// finding: instrument_never_panics seed 900005758, mutant #3).
+#[test]
+fn generic_settings_refuse_a_stable_import_of_the_wrong_type() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (import "ic0" "stable_write" (func $w (param f64 i32 i32)))
+            (memory 1)
+            (func (export "f") (call $w (f64.const 1) (i32.const 0) (i32.const 0))))"#,
+    )
+    .unwrap();
+    for mode in [StableMode::Native, StableMode::Syscall] {
+        let err = instrument(&wasm, &Config::generic().stable(mode))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("import ic0.stable_write has type (f64, i32, i32) -> ()"),
+            "{mode:?}: {err}"
+        );
+    }
+    // The right type is still replaced, and the output validates.
+    let wasm = wat::parse_str(
+        r#"(module
+            (import "ic0" "stable_write" (func $w (param i32 i32 i32)))
+            (memory 1)
+            (func (export "f") (call $w (i32.const 0) (i32.const 0) (i32.const 0))))"#,
+    )
+    .unwrap();
+    let out = instrument(&wasm, &Config::generic()).unwrap();
+    validate(&out.wasm).expect("instrumented output validates");
+}

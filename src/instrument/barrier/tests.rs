@@ -1077,7 +1077,7 @@ impl WrapGen {
 #[test]
 fn randomized_wraparound_soundness() {
     let engine = engine();
-    let mut rng = Rng(0x0bad_5eed_14);
+    let mut rng = Rng(0x000b_ad5e_ed14);
     let memories = ["m0", "m1", "m2"];
     let (mut traps, mut elided, mut marks) = (0, 0, 0);
     for case in 0..300 {
