@@ -429,15 +429,7 @@ mod wasmtime_driver {
             let heap_type = module.summary.heap_type;
             let compiled = wasmtime::Module::new(&engine, &module.wasm[..]).unwrap();
             let ic0 = Ic0::new(SystemState::new(vec![4]), Vec::new(), 1 << 22, heap_type);
-            let mut store = wasmtime::Store::new(
-                &engine,
-                HostData {
-                    ic0,
-                    heap: None,
-                    counter: None,
-                    budget: 0,
-                },
-            );
+            let mut store = wasmtime::Store::new(&engine, HostData::new(ic0));
             store.data_mut().ic0.begin(MessageContext::start(0));
             let linker = linker(&engine, heap_type).unwrap();
             let instance = linker.instantiate(&mut store, &compiled).unwrap();

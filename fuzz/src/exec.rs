@@ -483,13 +483,9 @@ pub mod wasmtime_exec {
             let engine = engine();
             let module = Module::new(engine, wasm)
                 .map_err(|e| InstantiateError::Rejected(format!("compile: {e:#}")))?;
-            let host = HostData {
-                ic0: new_ic0(layout.heap64),
-                heap: None,
-                counter: None,
-                budget: 0,
-            };
+            let host = HostData::new(new_ic0(layout.heap64));
             let mut store = Store::new(engine, host);
+            store.limiter(|data| &mut data.limits);
             let linker = linker(engine, heap_type(layout.heap64))
                 .map_err(|e| InstantiateError::Rejected(format!("linker: {e:#}")))?;
             let instance = match linker.instantiate(&mut store, &module) {

@@ -39,6 +39,23 @@ pub struct HostData {
     pub limits: wasmtime::StoreLimits,
 }
 
+impl HostData {
+    /// Host data for a new instance: no memory or counter bound yet, the replica's table limits.
+    pub fn new(ic0: Ic0) -> Self {
+        use crate::instrument::rules::{MAX_TABLE_ELEMENTS, MAX_TABLES};
+        HostData {
+            ic0,
+            heap: None,
+            counter: None,
+            budget: 0,
+            limits: wasmtime::StoreLimitsBuilder::new()
+                .tables(MAX_TABLES as usize)
+                .table_elements(MAX_TABLE_ELEMENTS as usize)
+                .build(),
+        }
+    }
+}
+
 /// The wasmtime configuration used for canisters.
 pub fn engine_config() -> wasmtime::Config {
     // Reference types are on by default (the setter needs wasmtime's `gc` feature); threads are
@@ -278,22 +295,7 @@ fn start(
 ) -> Result<Result<WasmtimeInstance, Trap>, Error> {
     let engine = module.engine().clone();
     let exports = module.exports().map(|e| e.name().to_string()).collect();
-    let mut store = Store::new(
-        &engine,
-        HostData {
-            ic0,
-            heap: None,
-            counter: None,
-            budget: 0,
-            limits: {
-                use crate::instrument::rules::{MAX_TABLE_ELEMENTS, MAX_TABLES};
-                wasmtime::StoreLimitsBuilder::new()
-                    .tables(MAX_TABLES as usize)
-                    .table_elements(MAX_TABLE_ELEMENTS as usize)
-                    .build()
-            },
-        },
-    );
+    let mut store = Store::new(&engine, HostData::new(ic0));
     store.limiter(|data| &mut data.limits);
     let linker = linker(&engine, heap_type).map_err(instantiate_err)?;
     let instance = match linker.instantiate(&mut store, &module) {
