@@ -193,8 +193,8 @@ fn a_damaged_state_directory_is_reported_not_used() {
     assert_eq!(std::fs::read(&heap).unwrap(), bytes);
 }
 
-#[test]
-fn usage_errors_are_one_line() {
+/// A temporary directory with the example counter installed in its `c`.
+fn installed_counter() -> (tempfile::TempDir, std::path::PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("c");
     let example = repo().join("examples/counter.wat");
@@ -205,6 +205,12 @@ fn usage_errors_are_one_line() {
         dir.to_str().unwrap(),
     ])
     .ok();
+    (tmp, dir)
+}
+
+#[test]
+fn usage_errors_are_one_line() {
+    let (_tmp, dir) = installed_counter();
     let d = dir.to_str().unwrap();
     // A missing argument, an unknown flag, an unknown subcommand, a bad flag value.
     let err = cli(&["call"]).fails(2);
@@ -223,16 +229,7 @@ fn usage_errors_are_one_line() {
 
 #[test]
 fn echoed_input_is_truncated() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("c");
-    let example = repo().join("examples/counter.wat");
-    cli(&[
-        "install",
-        example.to_str().unwrap(),
-        "--state",
-        dir.to_str().unwrap(),
-    ])
-    .ok();
+    let (tmp, dir) = installed_counter();
     // A 120 KB garbage text "module": the parser's error quotes its first line.
     let garbage = write_file(tmp.path(), "garbage.wat", "x".repeat(120_000));
     let err = cli(&["upgrade", dir.to_str().unwrap(), garbage.to_str().unwrap()]).fails(2);
