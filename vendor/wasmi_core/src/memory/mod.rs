@@ -202,7 +202,12 @@ impl Memory {
             return Ok(self.size());
         }
         let current_byte_size = self.size_in_bytes() as usize;
-        let maximum_byte_size = self.max_size_in_bytes().map(|max| max as usize);
+        // canister-vm patch: clip the maximum at `usize::MAX` as `new` does (was `max as usize`,
+        // which on a 32-bit host truncates a memory64 maximum of 2^32 bytes or more, e.g. 400 GiB
+        // to 0, so the resource limiter refused every growth of such a memory).
+        let maximum_byte_size = self
+            .max_size_in_bytes()
+            .map(|max| usize::try_from(max).unwrap_or(usize::MAX));
         let current_size = self.size();
         let Some(desired_size) = current_size.checked_add(additional) else {
             return Err(MemoryError::OutOfBoundsGrowth);
