@@ -56,6 +56,10 @@ pub enum Error {
     /// A problem with a state directory.
     #[error(transparent)]
     State(#[from] StateError),
+    /// An inconsistency in canister-vm's own bookkeeping (a bug in canister-vm, not in the
+    /// canister or the input).
+    #[error("internal error: {0} (a bug in canister-vm)")]
+    Internal(String),
 }
 
 /// Problems with a canister state directory.

@@ -73,7 +73,8 @@ impl Reencode for AddExports {
     }
 }
 
-/// Adds the host exports (`canister_vm:heap`, `canister_vm:global:<i>`) to `wasm`.
+/// Adds the host exports (`canister_vm:heap`, `canister_vm:table`, `canister_vm:global:<i>`) to
+/// `wasm`.
 pub fn add_host_exports(
     wasm: &[u8],
     info: &ModuleInfo,
@@ -82,6 +83,9 @@ pub fn add_host_exports(
     let mut extra = Vec::new();
     if info.memories > 0 {
         extra.push((names::HEAP.to_string(), ExportKind::Memory, 0));
+    }
+    if info.tables > 0 {
+        extra.push((names::TABLE.to_string(), ExportKind::Table, 0));
     }
     for &g in &info.mutable_globals {
         extra.push((

@@ -45,6 +45,8 @@ pub use validate::validate;
 pub mod names {
     /// Export of memory 0 (the heap).
     pub const HEAP: &str = "canister_vm:heap";
+    /// Export of table 0, where the host finds inter-canister call callbacks.
+    pub const TABLE: &str = "canister_vm:table";
     /// Prefix of the exports of mutable globals: `canister_vm:global:<index>`.
     pub const GLOBAL_PREFIX: &str = "canister_vm:global:";
     /// Prefix of every name canister-vm reserves.

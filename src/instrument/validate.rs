@@ -49,6 +49,8 @@ pub struct ModuleInfo {
     pub mutable_globals: Vec<u32>,
     /// Number of imported functions.
     pub imported_functions: u32,
+    /// Number of tables, imported ones included.
+    pub tables: u32,
     /// Export names.
     pub exports: Vec<String>,
 }
@@ -77,7 +79,8 @@ pub fn validate(wasm: &[u8]) -> Result<ModuleInfo, InstrumentError> {
                             }
                             globals += 1;
                         }
-                        TypeRef::Table(_) | TypeRef::Tag(_) => {}
+                        TypeRef::Table(_) => info.tables += 1,
+                        TypeRef::Tag(_) => {}
                     }
                 }
             }
@@ -91,6 +94,7 @@ pub fn validate(wasm: &[u8]) -> Result<ModuleInfo, InstrumentError> {
                     info.memory_decls.push(MemoryDecl::from(m));
                 }
             }
+            Payload::TableSection(reader) => info.tables += reader.count(),
             Payload::GlobalSection(reader) => {
                 for global in reader {
                     if global?.ty.mutable {

@@ -11,7 +11,9 @@
 
 use super::engine::{self, Engine, Instance, Mem, Trap};
 use super::ic0::HeapType;
-use super::ic0::api::{EntryPoint, HostTrap, Ic0, MessageContext, Response, WASM_PAGE_SIZE};
+use super::ic0::api::{
+    Callback, EntryPoint, HostTrap, Ic0, MessageContext, OutgoingCall, Response, WASM_PAGE_SIZE,
+};
 use crate::error::{Error, StateError};
 use crate::instrument::{self, InjectedTrap};
 use crate::state::{
@@ -117,6 +119,53 @@ pub struct CanisterConfig {
     limits: InstructionLimits,
     metering: bool,
     engine: Engine,
+    /// Set when the canister runs on a [`Subnet`](super::subnet::Subnet): it may then make
+    /// inter-canister calls, and sees the subnet's id and root key.
+    subnet: Option<SubnetInfo>,
+}
+
+/// What a canister on a subnet knows about the subnet.
+#[derive(Debug, Clone)]
+pub(crate) struct SubnetInfo {
+    /// The subnet's principal (`ic0.subnet_self_*`).
+    pub subnet_id: Vec<u8>,
+    /// The root key that signs certificates (`ic0.root_key_*`, `ic0.data_certificate_*`).
+    pub root_key: std::sync::Arc<crate::certification::RootKey>,
+}
+
+impl PartialEq for SubnetInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.subnet_id == other.subnet_id
+            && self.root_key.public_key() == other.root_key.public_key()
+    }
+}
+impl Eq for SubnetInfo {}
+
+impl SubnetInfo {
+    /// The subnet of a root key: its id is the self-authenticating principal of the key's DER
+    /// encoding, as for the IC's subnets.
+    pub fn of_key(root_key: std::sync::Arc<crate::certification::RootKey>) -> Self {
+        let subnet_id = candid::Principal::self_authenticating(root_key.public_key_der())
+            .as_slice()
+            .to_vec();
+        SubnetInfo {
+            subnet_id,
+            root_key,
+        }
+    }
+
+    /// The subnet of a canister that runs alone: the default seed's key
+    /// ([`DEFAULT_SEED`](crate::certification::DEFAULT_SEED)).
+    fn standalone() -> Self {
+        static DEFAULT: std::sync::OnceLock<SubnetInfo> = std::sync::OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                SubnetInfo::of_key(std::sync::Arc::new(
+                    crate::certification::RootKey::from_seed(crate::certification::DEFAULT_SEED),
+                ))
+            })
+            .clone()
+    }
 }
 
 impl Default for CanisterConfig {
@@ -127,6 +176,7 @@ impl Default for CanisterConfig {
             limits: InstructionLimits::default(),
             metering: true,
             engine: Engine::default(),
+            subnet: None,
         }
     }
 }
@@ -166,6 +216,12 @@ impl CanisterConfig {
     /// The configured engine.
     pub fn get_engine(&self) -> Engine {
         self.engine
+    }
+
+    /// The configuration of a canister on a subnet.
+    pub(crate) fn on_subnet(mut self, subnet: SubnetInfo) -> Self {
+        self.subnet = Some(subnet);
+        self
     }
 
     fn instrument_config(&self) -> instrument::Config {
@@ -374,6 +430,122 @@ fn trap_reject(canister_id: &[u8], trap: &Trap) -> Reject {
     }
 }
 
+/// What a message runs: an export, or a callback of table 0.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    Export(&'a str),
+    Callback(Callback),
+}
+
+/// The raw result of running a message.
+struct Run {
+    outcome: Outcome,
+    trapped: bool,
+    /// The message replied or rejected (explicitly).
+    responded: bool,
+    calls: Vec<OutgoingCall>,
+    cycles_left: u128,
+}
+
+/// The reject of an update that returned without replying (and, on a subnet, whose call
+/// context has no outstanding calls left).
+pub(crate) fn did_not_reply(canister_id: &[u8]) -> Reject {
+    Reject {
+        code: RejectCode::CanisterError,
+        message: format!(
+            "Canister {} did not reply to the call",
+            candid::Principal::from_slice(canister_id).to_text()
+        ),
+    }
+}
+
+/// A message a subnet delivers to a canister.
+#[derive(Debug, Clone)]
+pub(crate) struct Delivery {
+    /// Request or response.
+    pub kind: DeliveryKind,
+    /// `msg_caller`: the caller of the call context the message belongs to.
+    pub caller: Vec<u8>,
+    /// Cycles still available in that call context.
+    pub cycles_available: u128,
+    /// `msg_deadline`.
+    pub deadline: u64,
+    /// The call context was already answered.
+    pub replied: bool,
+}
+
+/// See [`Delivery`].
+#[derive(Debug, Clone)]
+pub(crate) enum DeliveryKind {
+    /// A call of `method`.
+    Request { method: String, arg: Vec<u8> },
+    /// The response to one of the canister's calls.
+    Response {
+        callbacks: Callbacks,
+        result: Result<Vec<u8>, Reject>,
+        refund: u128,
+    },
+    /// A system task: `canister_heartbeat` or `canister_global_timer` (the entry point says
+    /// which). The global timer is deactivated before the task runs, and stays so even if the
+    /// task traps, as on the IC.
+    Task(EntryPoint),
+}
+
+/// The callbacks of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Callbacks {
+    pub reply: Callback,
+    pub reject: Callback,
+    pub cleanup: Option<Callback>,
+}
+
+/// What executing a [`Delivery`] did.
+#[derive(Debug, Clone)]
+pub(crate) struct Executed {
+    /// The message's outcome; `result` is the trap's reject if it trapped.
+    pub outcome: Outcome,
+    /// The message trapped (its changes were undone).
+    pub trapped: bool,
+    /// The message answered its call context (with `outcome.result`).
+    pub responded: bool,
+    /// Calls the message performed (none if it trapped).
+    pub calls: Vec<OutgoingCall>,
+    /// Cycles of the call context still available after the message.
+    pub cycles_left: u128,
+    /// The cleanup callback that ran after the callback trapped.
+    pub cleanup: Option<Outcome>,
+}
+
+impl Executed {
+    fn from_run(run: Run, cleanup: Option<Outcome>) -> Self {
+        Executed {
+            outcome: run.outcome,
+            trapped: run.trapped,
+            responded: run.responded,
+            calls: run.calls,
+            cycles_left: run.cycles_left,
+            cleanup,
+        }
+    }
+
+    /// A request rejected before it ran (e.g. no such method).
+    fn rejected(reject: Reject, cycles_left: u128) -> Self {
+        Executed {
+            outcome: Outcome {
+                result: Err(reject),
+                instructions: 0,
+                debug_log: Vec::new(),
+                dirty: DirtyPages::default(),
+            },
+            trapped: false,
+            responded: true,
+            calls: Vec::new(),
+            cycles_left,
+            cleanup: None,
+        }
+    }
+}
+
 impl Canister {
     /// Validates and instruments `wasm` and instantiates it as a new, empty canister (data
     /// segments applied, start function run, `canister_init` not yet called).
@@ -385,6 +557,15 @@ impl Canister {
         controller: Vec<u8>,
     ) -> Result<Result<Canister, Reject>, Error> {
         let system = SystemState::new(controller);
+        Self::instantiate(wasm, config, system, Vec::new(), None, Clock::default())
+    }
+
+    /// [`create`](Self::create) with a given system state (a subnet's canister: its own id).
+    pub(crate) fn create_with(
+        wasm: Vec<u8>,
+        config: CanisterConfig,
+        system: SystemState,
+    ) -> Result<Result<Canister, Reject>, Error> {
         Self::instantiate(wasm, config, system, Vec::new(), None, Clock::default())
     }
 
@@ -438,6 +619,10 @@ impl Canister {
         clock: &Clock,
     ) -> Ic0 {
         let mut ic0 = Ic0::new(system, Vec::new(), config.stable_limit_pages, heap_type);
+        ic0.calls_enabled = config.subnet.is_some();
+        let subnet = config.subnet.clone().unwrap_or_else(SubnetInfo::standalone);
+        ic0.subnet_id = subnet.subnet_id;
+        ic0.root_key = Some(subnet.root_key);
         ic0.begin(MessageContext::start(clock.next_time(None)));
         ic0
     }
@@ -777,6 +962,16 @@ impl Canister {
         &self.instance.ic0().system
     }
 
+    /// The system state, mutably (between messages: a subnet's management changes).
+    pub(crate) fn system_mut(&mut self) -> &mut SystemState {
+        &mut self.instance.ic0_mut().system
+    }
+
+    /// SHA-256 of the installed module.
+    pub fn module_hash(&self) -> crate::state::hash::Hash {
+        self.module_sha256
+    }
+
     /// Message counter and time.
     pub fn clock(&self) -> &Clock {
         &self.clock
@@ -998,22 +1193,34 @@ impl Canister {
         input: &MessageInput,
     ) -> MessageContext {
         MessageContext {
-            entry,
             method: method.to_string(),
             arg: arg.to_vec(),
             caller: input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec()),
-            time: self.clock.next_time(input.time),
+            ..MessageContext::new(entry, self.clock.next_time(input.time))
         }
     }
 
     /// Runs export `export` (which must exist) with `ctx`; returns the raw result without
     /// committing or rolling back.
     fn run(&mut self, export: &str, ctx: MessageContext) -> Outcome {
+        self.run_target(Target::Export(export), ctx).outcome
+    }
+
+    /// Runs `target` with `ctx`; returns the raw result without committing or rolling back.
+    /// A message that neither replies nor rejects gets the "did not reply" reject only in an
+    /// update or query entry point (a callback need not answer; the subnet decides when a call
+    /// context without an answer is rejected).
+    fn run_target(&mut self, target: Target<'_>, ctx: MessageContext) -> Run {
         let limit = self.limit(ctx.entry).min(i64::MAX as u64) as i64;
         let entry = ctx.entry;
         self.instance.ic0_mut().begin(ctx);
         self.instance.set_budget(limit);
-        let call = engine::call(self.config.engine, &mut *self.instance, export);
+        let call = match target {
+            Target::Export(export) => engine::call(self.config.engine, &mut *self.instance, export),
+            Target::Callback(cb) => {
+                engine::call_callback(self.config.engine, &mut *self.instance, cb.fun, cb.env)
+            }
+        };
         self.engine_failed = matches!(call, Err(Trap::Engine(_)));
         let left = self.instance.counter();
         let instructions = left.map_or(0, |left| limit.saturating_sub(left).max(0) as u64);
@@ -1028,7 +1235,11 @@ impl Canister {
         let canister_id = self.system().canister_id.clone();
         let ic0 = self.instance.ic0_mut();
         let response = ic0.take_response();
+        let calls = ic0.take_calls();
+        let cycles_left = ic0.ctx.cycles_available;
         let debug_log = std::mem::take(&mut ic0.debug_log);
+        let trapped = call.is_err();
+        let responded = !trapped && response.is_some();
         let result = match call {
             Err(e) => Err(trap_reject(&canister_id, &e)),
             Ok(()) => match response {
@@ -1042,23 +1253,166 @@ impl Canister {
                     EntryPoint::Update | EntryPoint::Query | EntryPoint::ReplicatedQuery
                 ) =>
                 {
-                    Err(Reject {
-                        code: RejectCode::CanisterError,
-                        message: format!(
-                            "Canister {} did not reply to the call",
-                            candid::Principal::from_slice(&canister_id).to_text()
-                        ),
-                    })
+                    Err(did_not_reply(&canister_id))
                 }
                 None => Ok(Vec::new()),
             },
         };
-        Outcome {
-            result,
-            instructions,
-            debug_log,
-            dirty: DirtyPages::default(),
+        Run {
+            outcome: Outcome {
+                result,
+                instructions,
+                debug_log,
+                dirty: DirtyPages::default(),
+            },
+            trapped,
+            responded,
+            calls: if trapped { Vec::new() } else { calls },
+            cycles_left,
         }
+    }
+
+    /// Executes one message of a subnet (a request, or a response for one of this canister's
+    /// calls) as its own transaction: everything but a trap commits, as on the IC (a reject or
+    /// a missing reply does not undo the message's changes). After a callback traps and is
+    /// rolled back, its cleanup callback (if any) runs as a transaction of its own.
+    pub(crate) fn execute(&mut self, delivery: Delivery, time: u64) -> Result<Executed, Error> {
+        let Delivery {
+            kind,
+            caller,
+            cycles_available,
+            deadline,
+            replied,
+        } = delivery;
+        let base = |entry| MessageContext {
+            caller: caller.clone(),
+            cycles_available,
+            deadline,
+            replied,
+            ..MessageContext::new(entry, time)
+        };
+        let executed = match kind {
+            DeliveryKind::Request { method, arg } => {
+                let (entry, export) = if self.methods.updates.iter().any(|m| *m == method) {
+                    (EntryPoint::Update, format!("canister_update {method}"))
+                } else if self.methods.queries.iter().any(|m| *m == method) {
+                    (
+                        EntryPoint::ReplicatedQuery,
+                        Methods::export_of_query(&self.exports, &method),
+                    )
+                } else {
+                    let id = candid::Principal::from_slice(&self.system().canister_id).to_text();
+                    self.tick(time);
+                    return Ok(Executed::rejected(
+                        Reject {
+                            code: RejectCode::CanisterError,
+                            message: format!("Canister {id} has no update method '{method}'"),
+                        },
+                        cycles_available,
+                    ));
+                };
+                let ctx = MessageContext {
+                    method: method.clone(),
+                    arg,
+                    ..base(entry)
+                };
+                let mark = self.mark();
+                let mut run = self.run_target(Target::Export(&export), ctx);
+                // A replicated query's changes are discarded; it makes no calls.
+                let commit = !run.trapped && entry == EntryPoint::Update;
+                if commit {
+                    self.instance.ic0_mut().system.canister_version += 1;
+                }
+                if entry == EntryPoint::ReplicatedQuery {
+                    run.calls.clear();
+                }
+                self.finish(mark, commit, &mut run.outcome)?;
+                if run.trapped {
+                    run.cycles_left = cycles_available;
+                }
+                Executed::from_run(run, None)
+            }
+            DeliveryKind::Task(entry) => {
+                let export = match entry {
+                    EntryPoint::Heartbeat => "canister_heartbeat",
+                    _ => "canister_global_timer",
+                };
+                if entry == EntryPoint::GlobalTimer {
+                    self.instance.ic0_mut().system.global_timer = 0;
+                }
+                if !self.has_export(export) {
+                    self.tick(time);
+                    return Ok(Executed::rejected(did_not_reply(&[]), 0));
+                }
+                let mark = self.mark();
+                let mut run = self.run_target(Target::Export(export), base(entry));
+                let commit = !run.trapped;
+                if commit {
+                    self.instance.ic0_mut().system.canister_version += 1;
+                }
+                self.finish(mark, commit, &mut run.outcome)?;
+                Executed::from_run(run, None)
+            }
+            DeliveryKind::Response {
+                callbacks,
+                result,
+                refund,
+            } => {
+                // Refunded cycles reach the balance whatever the callback does.
+                self.instance.ic0_mut().system.cycle_balance =
+                    self.system().cycle_balance.saturating_add(refund);
+                let (entry, callback, arg, reject) = match result {
+                    Ok(reply) => (EntryPoint::ReplyCallback, callbacks.reply, reply, None),
+                    Err(r) => (
+                        EntryPoint::RejectCallback,
+                        callbacks.reject,
+                        Vec::new(),
+                        Some((r.code as u32, r.message)),
+                    ),
+                };
+                let ctx = MessageContext {
+                    arg,
+                    cycles_refunded: refund,
+                    reject: reject.clone(),
+                    ..base(entry)
+                };
+                let mark = self.mark();
+                let mut run = self.run_target(Target::Callback(callback), ctx);
+                let commit = !run.trapped;
+                if commit {
+                    self.instance.ic0_mut().system.canister_version += 1;
+                }
+                self.finish(mark, commit, &mut run.outcome)?;
+                let mut cleanup = None;
+                if run.trapped {
+                    run.cycles_left = cycles_available;
+                    if let Some(cb) = callbacks.cleanup {
+                        let ctx = MessageContext {
+                            reject,
+                            ..base(EntryPoint::Cleanup)
+                        };
+                        let mark = self.mark();
+                        let mut c = self.run_target(Target::Callback(cb), ctx);
+                        let commit = !c.trapped;
+                        self.finish(mark, commit, &mut c.outcome)?;
+                        cleanup = Some(c.outcome);
+                    }
+                }
+                Executed::from_run(run, cleanup)
+            }
+        };
+        self.tick(time);
+        Ok(executed)
+    }
+
+    /// Whether the module exports `canister_heartbeat`.
+    pub fn has_heartbeat(&self) -> bool {
+        self.has_export("canister_heartbeat")
+    }
+
+    /// Whether the module exports `canister_global_timer`.
+    pub fn has_global_timer(&self) -> bool {
+        self.has_export("canister_global_timer")
     }
 
     fn has_export(&self, name: &str) -> bool {
@@ -1157,7 +1511,9 @@ impl Canister {
         let mut input = input.clone();
         // Queries see the current time; they do not advance the clock.
         input.time = Some(input.time.unwrap_or(self.clock.last_time));
-        let ctx = self.next_context(EntryPoint::Query, method, arg, &input);
+        let mut ctx = self.next_context(EntryPoint::Query, method, arg, &input);
+        // A non-replicated query gets a data certificate, as on the IC.
+        ctx.certified = true;
         let mark = self.mark();
         let mut outcome = self.run(&export, ctx);
         self.finish(mark, false, &mut outcome)?;
@@ -1342,6 +1698,9 @@ mod engine_panic_tests {
                 panic!("injected engine bug");
             }
             self.0.call(name)
+        }
+        fn call_callback(&mut self, fun: u64, env: u64) -> Result<(), Trap> {
+            self.0.call_callback(fun, env)
         }
         fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
             self.0.reinstantiate(ic0)

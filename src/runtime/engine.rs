@@ -193,6 +193,22 @@ pub(crate) fn call(engine: Engine, instance: &mut dyn Instance, name: &str) -> R
     .unwrap_or_else(|panic| Err(Trap::Engine(panic)))
 }
 
+/// Calls callback `fun(env)` of `instance` (see [`Instance::call_callback`]); a panic of the
+/// engine is [`Trap::Engine`].
+pub(crate) fn call_callback(
+    engine: Engine,
+    instance: &mut dyn Instance,
+    fun: u64,
+    env: u64,
+) -> Result<(), Trap> {
+    catch_engine_panic(
+        engine,
+        || format!("running the callback at table index {fun}"),
+        || instance.call_callback(fun, env),
+    )
+    .unwrap_or_else(|panic| Err(Trap::Engine(panic)))
+}
+
 /// A fresh instance of `instance`'s module (see [`Instance::reinstantiate`]); a panic of the
 /// engine (while running the start function) is an [`Error::Instantiate`].
 pub(crate) fn reinstantiate(
@@ -242,6 +258,10 @@ pub(crate) trait Instance: Send {
     fn set_stable_bytes(&mut self, bytes: i64) -> Result<(), String>;
     /// Calls export `name`, which must be a `() -> ()` function.
     fn call(&mut self, name: &str) -> Result<(), Trap>;
+    /// Calls the callback at index `fun` of table 0 (exported as `canister_vm:table`) with
+    /// `env`, as the IC runs inter-canister call callbacks: the function must have type
+    /// `(I) -> ()`, `I` the heap's address type.
+    fn call_callback(&mut self, fun: u64, env: u64) -> Result<(), Trap>;
     /// A fresh instance of the same compiled module with host state `ic0` (start function run),
     /// without compiling again: how a rollback that cannot be done in place starts over.
     fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error>;

@@ -3,7 +3,9 @@
 pub mod canister;
 pub mod engine;
 pub mod ic0;
+mod management;
 pub mod persistent;
+pub mod subnet;
 pub mod wasmi_backend;
 #[cfg(feature = "wasmtime")]
 pub mod wasmtime_backend;

@@ -382,6 +382,28 @@ impl Instance for WasmiInstance {
         func.call(&mut self.store, ()).map_err(to_trap)
     }
 
+    fn call_callback(&mut self, fun: u64, env: u64) -> Result<(), Trap> {
+        use wasmi::TrapCode as T;
+        let table = self
+            .instance
+            .get_table(&self.store, names::TABLE)
+            .ok_or(Trap::Wasm(T::TableOutOfBounds))?;
+        let func = match table.get(&self.store, fun) {
+            None => return Err(Trap::Wasm(T::TableOutOfBounds)),
+            Some(wasmi::Ref::Func(wasmi::Nullable::Val(func))) => func,
+            Some(_) => return Err(Trap::Wasm(T::IndirectCallToNull)),
+        };
+        let (param, arg) = match self.heap_type {
+            HeapType::Wasm32 => (wasmi::ValType::I32, Val::I32(env as u32 as i32)),
+            HeapType::Wasm64 => (wasmi::ValType::I64, Val::I64(env as i64)),
+        };
+        let ty = func.ty(&self.store);
+        if ty.params() != [param] || !ty.results().is_empty() {
+            return Err(Trap::Wasm(T::BadSignature));
+        }
+        func.call(&mut self.store, &[arg], &mut []).map_err(to_trap)
+    }
+
     fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
         Ok(
             start(self.module.clone(), self.heap_type, self.stable_index, ic0)?

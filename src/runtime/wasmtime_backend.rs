@@ -454,6 +454,32 @@ impl Instance for WasmtimeInstance {
         result
     }
 
+    fn call_callback(&mut self, fun: u64, env: u64) -> Result<(), Trap> {
+        use wasmi::TrapCode as T;
+        let table = self
+            .instance
+            .get_table(&mut self.store, names::TABLE)
+            .ok_or(Trap::Wasm(T::TableOutOfBounds))?;
+        let func = match table.get(&mut self.store, fun) {
+            None => return Err(Trap::Wasm(T::TableOutOfBounds)),
+            Some(wasmtime::Ref::Func(Some(func))) => func,
+            Some(_) => return Err(Trap::Wasm(T::IndirectCallToNull)),
+        };
+        let result = match self.heap_type {
+            HeapType::Wasm32 => func
+                .typed::<i32, ()>(&self.store)
+                .map_err(|_| Trap::Wasm(T::BadSignature))?
+                .call(&mut self.store, env as u32 as i32),
+            HeapType::Wasm64 => func
+                .typed::<i64, ()>(&self.store)
+                .map_err(|_| Trap::Wasm(T::BadSignature))?
+                .call(&mut self.store, env as i64),
+        }
+        .map_err(to_trap);
+        self.read_globals();
+        result
+    }
+
     fn reinstantiate(&self, ic0: Ic0) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
         Ok(
             start(self.module.clone(), self.heap_type, self.stable_index, ic0)?

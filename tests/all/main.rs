@@ -5,6 +5,7 @@ mod canisters;
 
 mod bad_input;
 mod barrier_traps;
+mod certificates;
 mod checkpoints;
 mod cli_example;
 mod engine_choice;
@@ -12,8 +13,10 @@ mod engine_faults;
 mod integrity;
 mod lifecycle;
 mod limits;
+mod management;
 mod metering;
 mod replay;
 mod stable_modes;
+mod subnet;
 mod support;
 mod test_canisters;

@@ -57,28 +57,44 @@ pub mod charge {
                 | "msg_method_name_copy"
                 | "canister_self_copy"
                 | "data_certificate_copy"
+                | "msg_caller_info_data_copy"
+                | "msg_caller_info_signer_copy"
+                | "subnet_self_copy"
+                | "root_key_copy"
+                | "call_data_append"
         )
     }
 }
 
-/// The entry point a message runs in; decides which `ic0` functions are available.
+/// The entry point a message runs in; decides which `ic0` functions are available (the letters
+/// of the interface specification's import table are given for each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryPoint {
-    /// `canister_init`.
+    /// `canister_init` (`I`).
     Init,
-    /// `canister_update <name>`.
+    /// `canister_update <name>` (`U`).
     Update,
-    /// `canister_query <name>` called as a query (non-replicated, always rolled back).
+    /// `canister_query <name>` called as a query (`NRQ`: non-replicated, always rolled back).
     Query,
-    /// `canister_query <name>` called as an update (replicated, rolled back).
+    /// `canister_query <name>` called as an update (`RQ`: replicated, rolled back).
     ReplicatedQuery,
-    /// `canister_pre_upgrade` (on the old module).
+    /// `canister_pre_upgrade` (`G`, on the old module).
     PreUpgrade,
-    /// `canister_post_upgrade` (on the new module).
+    /// `canister_post_upgrade` (`I`, on the new module).
     PostUpgrade,
-    /// The module's start function, run at instantiation.
+    /// The module's start function, run at instantiation (`s`).
     Start,
+    /// A reply callback of an inter-canister call (`Ry`).
+    ReplyCallback,
+    /// A reject callback of an inter-canister call (`Rt`).
+    RejectCallback,
+    /// A cleanup callback, after a reply or reject callback trapped (`C`).
+    Cleanup,
+    /// `canister_heartbeat` (`T`).
+    Heartbeat,
+    /// `canister_global_timer` (`T`).
+    GlobalTimer,
 }
 
 impl EntryPoint {
@@ -91,14 +107,26 @@ impl EntryPoint {
             EntryPoint::PreUpgrade => "canister_pre_upgrade",
             EntryPoint::PostUpgrade => "canister_post_upgrade",
             EntryPoint::Start => "start function",
+            EntryPoint::ReplyCallback => "a reply callback",
+            EntryPoint::RejectCallback => "a reject callback",
+            EntryPoint::Cleanup => "a cleanup callback",
+            EntryPoint::Heartbeat => "canister_heartbeat",
+            EntryPoint::GlobalTimer => "canister_global_timer",
         }
     }
+    /// Whether the message may respond to its call context (`U RQ NRQ Ry Rt`; in a callback
+    /// only while the call context is not answered yet, see [`MessageContext::replied`]).
     fn expects_reply(self) -> bool {
         matches!(
             self,
-            EntryPoint::Update | EntryPoint::Query | EntryPoint::ReplicatedQuery
+            EntryPoint::Update
+                | EntryPoint::Query
+                | EntryPoint::ReplicatedQuery
+                | EntryPoint::ReplyCallback
+                | EntryPoint::RejectCallback
         )
     }
+    /// `msg_arg_data_*`: `I U RQ NRQ Ry`.
     fn has_arg(self) -> bool {
         matches!(
             self,
@@ -107,8 +135,10 @@ impl EntryPoint {
                 | EntryPoint::Query
                 | EntryPoint::ReplicatedQuery
                 | EntryPoint::PostUpgrade
+                | EntryPoint::ReplyCallback
         )
     }
+    /// `certified_data_set`, `global_timer_set`: `I G U Ry Rt C T`.
     fn may_modify_system_state(self) -> bool {
         matches!(
             self,
@@ -116,7 +146,53 @@ impl EntryPoint {
                 | EntryPoint::Update
                 | EntryPoint::PreUpgrade
                 | EntryPoint::PostUpgrade
+                | EntryPoint::ReplyCallback
+                | EntryPoint::RejectCallback
+                | EntryPoint::Cleanup
+                | EntryPoint::Heartbeat
+                | EntryPoint::GlobalTimer
         )
+    }
+    /// `call_*`: `U Ry Rt T` (composite queries are not among canister-vm's entry points yet).
+    fn may_call(self) -> bool {
+        matches!(
+            self,
+            EntryPoint::Update
+                | EntryPoint::ReplyCallback
+                | EntryPoint::RejectCallback
+                | EntryPoint::Heartbeat
+                | EntryPoint::GlobalTimer
+        )
+    }
+    /// `msg_cycles_available*`, `msg_cycles_accept*`: `U RQ Ry Rt`.
+    fn has_cycles(self) -> bool {
+        matches!(
+            self,
+            EntryPoint::Update
+                | EntryPoint::ReplicatedQuery
+                | EntryPoint::ReplyCallback
+                | EntryPoint::RejectCallback
+        )
+    }
+    /// A callback (`Ry Rt`): `msg_cycles_refunded*`.
+    fn is_callback(self) -> bool {
+        matches!(self, EntryPoint::ReplyCallback | EntryPoint::RejectCallback)
+    }
+    /// `msg_caller_info_*`: `U RQ NRQ Ry Rt C`.
+    fn has_caller_info(self) -> bool {
+        matches!(
+            self,
+            EntryPoint::Update
+                | EntryPoint::Query
+                | EntryPoint::ReplicatedQuery
+                | EntryPoint::ReplyCallback
+                | EntryPoint::RejectCallback
+                | EntryPoint::Cleanup
+        )
+    }
+    /// `root_key_*`, `cycles_burn128`: `I G U RQ Ry Rt C T`.
+    fn replicated_any(self) -> bool {
+        !matches!(self, EntryPoint::Query | EntryPoint::Start)
     }
 }
 
@@ -240,26 +316,86 @@ pub struct MessageContext {
     pub entry: EntryPoint,
     /// Method name (empty for lifecycle hooks).
     pub method: String,
-    /// Argument bytes (Candid).
+    /// Argument bytes (Candid); in a reply callback, the reply.
     pub arg: Vec<u8>,
     /// Caller principal bytes.
     pub caller: Vec<u8>,
     /// `ic0.time` for this message, in nanoseconds since the epoch.
     pub time: u64,
+    /// Cycles still available in the call context (`msg_cycles_available128`).
+    pub cycles_available: u128,
+    /// Cycles refunded with the response a callback handles (`msg_cycles_refunded128`).
+    pub cycles_refunded: u128,
+    /// In a reject callback (or a cleanup after one): the reject code and message.
+    pub reject: Option<(u32, String)>,
+    /// The call context was already answered (a callback may then not reply again).
+    pub replied: bool,
+    /// `msg_deadline`: 0, or for a bounded-wait call the time its caller stops waiting.
+    pub deadline: u64,
+    /// A data certificate is present (non-replicated queries): `data_certificate_*` hand the
+    /// canister one for its certified data at this message's time, signed by the root key.
+    pub certified: bool,
 }
 
 impl MessageContext {
-    /// The context of instantiation (start function): no argument, anonymous caller.
-    pub fn start(time: u64) -> Self {
+    /// A context for `entry` with no argument, the anonymous caller, no cycles and no reject.
+    pub fn new(entry: EntryPoint, time: u64) -> Self {
         MessageContext {
-            entry: EntryPoint::Start,
+            entry,
             method: String::new(),
             arg: Vec::new(),
             caller: vec![4],
             time,
+            cycles_available: 0,
+            cycles_refunded: 0,
+            reject: None,
+            replied: false,
+            deadline: 0,
+            certified: false,
         }
     }
+
+    /// The context of instantiation (start function): no argument, anonymous caller.
+    pub fn start(time: u64) -> Self {
+        Self::new(EntryPoint::Start, time)
+    }
 }
+
+/// A callback: a function of table 0 and the value it is called with (`ic0.call_new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Callback {
+    /// Index into the canister's table 0.
+    pub fun: u64,
+    /// The argument (`env`).
+    pub env: u64,
+}
+
+/// An inter-canister call a message assembled with `ic0.call_new` ... `ic0.call_perform`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingCall {
+    /// The callee's principal bytes.
+    pub callee: Vec<u8>,
+    /// The method.
+    pub method: String,
+    /// The argument.
+    pub arg: Vec<u8>,
+    /// Cycles sent with the call (already taken from the balance).
+    pub cycles: u128,
+    /// The reply callback.
+    pub reply: Callback,
+    /// The reject callback.
+    pub reject: Callback,
+    /// The cleanup callback, if any.
+    pub cleanup: Option<Callback>,
+    /// `call_with_best_effort_response`: the timeout in seconds of a bounded-wait call.
+    pub timeout_seconds: Option<u32>,
+}
+
+/// The replica's bound on `call_with_best_effort_response` timeouts (`MAX_CALL_TIMEOUT`, 300 s).
+pub const MAX_CALL_TIMEOUT_SECONDS: u32 = 300;
+
+/// Largest argument of an inter-canister call (`MAX_INTER_CANISTER_PAYLOAD_IN_BYTES`, 2 MiB).
+pub const MAX_CALL_PAYLOAD: u64 = 2 * 1024 * 1024;
 
 /// The host side of the `ic0` API for one canister: message context, response, system state and
 /// (in system-API mode) the stable memory buffer.
@@ -291,6 +427,20 @@ pub struct Ic0 {
     /// 4 KiB heap pages written by host functions (`*_copy`, `stable_read`, cycles), which the
     /// instrumented write barrier cannot see; drained by the runtime after each message.
     pub heap_dirty: Vec<u64>,
+    /// Calls performed by the running message (`ic0.call_perform`), in order; the runtime takes
+    /// them after the message (and discards them if it traps).
+    pub calls: Vec<OutgoingCall>,
+    /// Whether the canister runs on a subnet that delivers inter-canister calls; without one,
+    /// `ic0.call_new` traps.
+    pub calls_enabled: bool,
+    /// The subnet's id (`ic0.subnet_self_*`).
+    pub subnet_id: Vec<u8>,
+    /// The subnet's root key (`ic0.root_key_*`; signs the certificates of `data_certificate_*`).
+    pub root_key: Option<std::sync::Arc<crate::certification::RootKey>>,
+    /// The data certificate of the running message, made on first use.
+    certificate: Option<Vec<u8>>,
+    /// The call under construction (between `call_new` and `call_perform`).
+    building: Option<OutgoingCall>,
     reply_buf: Vec<u8>,
     response: Option<Response>,
 }
@@ -391,6 +541,12 @@ impl Ic0 {
             debug_log: Vec::new(),
             stable_dirty: Vec::new(),
             heap_dirty: Vec::new(),
+            calls: Vec::new(),
+            calls_enabled: false,
+            subnet_id: Vec::new(),
+            root_key: None,
+            certificate: None,
+            building: None,
             reply_buf: Vec::new(),
             response: None,
         }
@@ -403,6 +559,22 @@ impl Ic0 {
         self.response = None;
         self.instructions = 0;
         self.debug_log.clear();
+        self.calls.clear();
+        self.building = None;
+        self.certificate = None;
+    }
+
+    /// Ends the message's call assembly: a call under construction that was never performed is
+    /// discarded and its cycles go back to the balance. Returns the calls the message performed.
+    pub fn take_calls(&mut self) -> Vec<OutgoingCall> {
+        self.discard_call();
+        std::mem::take(&mut self.calls)
+    }
+
+    fn discard_call(&mut self) {
+        if let Some(call) = self.building.take() {
+            self.system.cycle_balance = self.system.cycle_balance.saturating_add(call.cycles);
+        }
     }
 
     /// Takes the response of the message that just ran, if it gave one.
@@ -424,7 +596,7 @@ impl Ic0 {
 
     fn require_reply_pending(&self, function: &'static str) -> R<()> {
         self.require(function, self.ctx.entry.expects_reply())?;
-        if self.response.is_some() {
+        if self.response.is_some() || self.ctx.replied {
             return Err(HostTrap::AlreadyResponded { function });
         }
         Ok(())
@@ -503,18 +675,117 @@ impl Ic0 {
             size,
         )
     }
-    /// `ic0.msg_reject_code`: only in reject callbacks, which canister-vm does not run.
+    /// `ic0.msg_caller_info_data_size`: callers here are never authenticated by canister
+    /// signatures with caller info, so the data is empty.
+    pub fn msg_caller_info_data_size(&mut self, _heap: &mut [u8]) -> R<u64> {
+        self.require(
+            "msg_caller_info_data_size",
+            self.ctx.entry.has_caller_info(),
+        )?;
+        Ok(0)
+    }
+    /// `ic0.msg_caller_info_data_copy` (of the empty blob).
+    pub fn msg_caller_info_data_copy(
+        &mut self,
+        heap: &mut [u8],
+        dst: u64,
+        offset: u64,
+        size: u64,
+    ) -> R<()> {
+        let f = "msg_caller_info_data_copy";
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.require(f, self.ctx.entry.has_caller_info())?;
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("caller info data", &[]),
+            dst,
+            offset,
+            size,
+        )
+    }
+    /// `ic0.msg_caller_info_signer_size`: empty (see [`Self::msg_caller_info_data_size`]).
+    pub fn msg_caller_info_signer_size(&mut self, _heap: &mut [u8]) -> R<u64> {
+        self.require(
+            "msg_caller_info_signer_size",
+            self.ctx.entry.has_caller_info(),
+        )?;
+        Ok(0)
+    }
+    /// `ic0.msg_caller_info_signer_copy` (of the empty blob).
+    pub fn msg_caller_info_signer_copy(
+        &mut self,
+        heap: &mut [u8],
+        dst: u64,
+        offset: u64,
+        size: u64,
+    ) -> R<()> {
+        let f = "msg_caller_info_signer_copy";
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.require(f, self.ctx.entry.has_caller_info())?;
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("caller info signer", &[]),
+            dst,
+            offset,
+            size,
+        )
+    }
+    /// `ic0.msg_reject_code`: in callbacks (and their cleanup), 0 after a reply.
     pub fn msg_reject_code(&mut self, _heap: &mut [u8]) -> R<i32> {
-        self.require("msg_reject_code", false).map(|_| 0)
+        let e = self.ctx.entry;
+        self.require(
+            "msg_reject_code",
+            e.is_callback() || e == EntryPoint::Cleanup,
+        )?;
+        Ok(self.ctx.reject.as_ref().map_or(0, |(code, _)| *code as i32))
+    }
+    fn reject_message(&self, function: &'static str) -> R<&[u8]> {
+        self.require(function, self.ctx.entry == EntryPoint::RejectCallback)?;
+        match &self.ctx.reject {
+            Some((_, message)) => Ok(message.as_bytes()),
+            None => Err(HostTrap::NotAvailable {
+                function,
+                entry: self.ctx.entry,
+            }),
+        }
     }
     /// `ic0.msg_reject_msg_size`: only in reject callbacks.
     pub fn msg_reject_msg_size(&mut self, _heap: &mut [u8]) -> R<u64> {
-        self.require("msg_reject_msg_size", false).map(|_| 0)
+        Ok(self.reject_message("msg_reject_msg_size")?.len() as u64)
     }
     /// `ic0.msg_reject_msg_copy`: only in reject callbacks.
-    pub fn msg_reject_msg_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, size: u64) -> R<()> {
+    pub fn msg_reject_msg_copy(
+        &mut self,
+        heap: &mut [u8],
+        dst: u64,
+        offset: u64,
+        size: u64,
+    ) -> R<()> {
+        let f = "msg_reject_msg_copy";
         self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
-        self.require("msg_reject_msg_copy", false)
+        let message = self.reject_message(f)?.to_vec();
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("reject message", &message),
+            dst,
+            offset,
+            size,
+        )
+    }
+    /// `ic0.msg_deadline`: 0 except in a bounded-wait call and its callbacks.
+    pub fn msg_deadline(&mut self, _heap: &mut [u8]) -> R<i64> {
+        let e = self.ctx.entry;
+        self.require(
+            "msg_deadline",
+            e == EntryPoint::Update || e == EntryPoint::Query || e.is_callback(),
+        )?;
+        Ok(self.ctx.deadline as i64)
     }
     /// `ic0.msg_method_name_size`: only in `canister_inspect_message`.
     pub fn msg_method_name_size(&mut self, _heap: &mut [u8]) -> R<u64> {
@@ -565,29 +836,72 @@ impl Ic0 {
         Ok(())
     }
 
-    // ----- cycles (ingress messages carry none) -----
+    // ----- cycles -----
 
-    /// `ic0.msg_cycles_available128`: ingress messages carry no cycles.
+    /// `ic0.msg_cycles_available128`: cycles of the call context not yet accepted.
     pub fn msg_cycles_available128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
         let f = "msg_cycles_available128";
-        self.require(f, self.ctx.entry.expects_reply())?;
-        write_u128(heap, &mut self.heap_dirty, f, dst, 0)
+        self.require(f, self.ctx.entry.has_cycles())?;
+        write_u128(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            dst,
+            self.ctx.cycles_available,
+        )
     }
     /// `ic0.msg_cycles_refunded128`: only in callbacks.
-    pub fn msg_cycles_refunded128(&mut self, _heap: &mut [u8], _dst: u64) -> R<()> {
-        self.require("msg_cycles_refunded128", false)
+    pub fn msg_cycles_refunded128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
+        let f = "msg_cycles_refunded128";
+        self.require(f, self.ctx.entry.is_callback())?;
+        write_u128(heap, &mut self.heap_dirty, f, dst, self.ctx.cycles_refunded)
     }
-    /// `ic0.msg_cycles_accept128`: accepts nothing (no cycles are available).
+    fn accept(&mut self, function: &'static str, max: u128) -> R<u128> {
+        self.require(function, self.ctx.entry.has_cycles())?;
+        let amount = max.min(self.ctx.cycles_available);
+        self.ctx.cycles_available -= amount;
+        self.system.cycle_balance = self.system.cycle_balance.saturating_add(amount);
+        Ok(amount)
+    }
+    /// `ic0.msg_cycles_accept128`: moves up to `max` of the available cycles to the balance.
     pub fn msg_cycles_accept128(
         &mut self,
         heap: &mut [u8],
-        _high: i64,
-        _low: i64,
+        high: i64,
+        low: i64,
         dst: u64,
     ) -> R<()> {
         let f = "msg_cycles_accept128";
-        self.require(f, self.ctx.entry == EntryPoint::Update)?;
-        write_u128(heap, &mut self.heap_dirty, f, dst, 0)
+        // The destination is checked before anything moves.
+        heap_range(heap, f, dst, 16)?;
+        let amount = self.accept(f, u128_of(high, low))?;
+        write_u128(heap, &mut self.heap_dirty, f, dst, amount)
+    }
+    /// `ic0.msg_cycles_available` (64-bit): traps if the amount does not fit.
+    pub fn msg_cycles_available(&mut self, _heap: &mut [u8]) -> R<i64> {
+        let f = "msg_cycles_available";
+        self.require(f, self.ctx.entry.has_cycles())?;
+        fits_u64(f, self.ctx.cycles_available)
+    }
+    /// `ic0.msg_cycles_refunded` (64-bit).
+    pub fn msg_cycles_refunded(&mut self, _heap: &mut [u8]) -> R<i64> {
+        let f = "msg_cycles_refunded";
+        self.require(f, self.ctx.entry.is_callback())?;
+        fits_u64(f, self.ctx.cycles_refunded)
+    }
+    /// `ic0.msg_cycles_accept` (64-bit).
+    pub fn msg_cycles_accept(&mut self, _heap: &mut [u8], max_amount: i64) -> R<i64> {
+        let amount = self.accept("msg_cycles_accept", max_amount as u64 as u128)?;
+        Ok(amount as u64 as i64)
+    }
+    /// `ic0.cycles_burn128`: burns up to `amount` cycles of the balance; writes what it burned.
+    pub fn cycles_burn128(&mut self, heap: &mut [u8], high: i64, low: i64, dst: u64) -> R<()> {
+        let f = "cycles_burn128";
+        self.require(f, self.ctx.entry.replicated_any())?;
+        heap_range(heap, f, dst, 16)?;
+        let burned = u128_of(high, low).min(self.system.cycle_balance);
+        self.system.cycle_balance -= burned;
+        write_u128(heap, &mut self.heap_dirty, f, dst, burned)
     }
     /// `ic0.canister_cycle_balance128`.
     pub fn canister_cycle_balance128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
@@ -598,6 +912,21 @@ impl Ic0 {
             dst,
             self.system.cycle_balance,
         )
+    }
+    /// `ic0.canister_liquid_cycle_balance128`: the whole balance (canister-vm reserves nothing
+    /// for execution or freezing, see README "Cycles").
+    pub fn canister_liquid_cycle_balance128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
+        write_u128(
+            heap,
+            &mut self.heap_dirty,
+            "canister_liquid_cycle_balance128",
+            dst,
+            self.system.cycle_balance,
+        )
+    }
+    /// `ic0.canister_cycle_balance` (64-bit): traps if the balance does not fit.
+    pub fn canister_cycle_balance(&mut self, _heap: &mut [u8]) -> R<i64> {
+        fits_u64("canister_cycle_balance", self.system.cycle_balance)
     }
 
     // ----- canister -----
@@ -633,6 +962,28 @@ impl Ic0 {
     /// `ic0.canister_version`.
     pub fn canister_version(&mut self, _heap: &mut [u8]) -> R<i64> {
         Ok(self.system.canister_version as i64)
+    }
+    /// `ic0.subnet_self_size`.
+    pub fn subnet_self_size(&mut self, _heap: &mut [u8]) -> R<u64> {
+        Ok(self.subnet_id.len() as u64)
+    }
+    /// `ic0.subnet_self_copy`.
+    pub fn subnet_self_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
+        let f = "subnet_self_copy";
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("subnet id", &self.subnet_id),
+            dst,
+            offset,
+            size,
+        )
+    }
+    /// `ic0.subnet_self_node_count`: a canister-vm subnet is one node.
+    pub fn subnet_self_node_count(&mut self, _heap: &mut [u8]) -> R<i32> {
+        Ok(1)
     }
     /// `ic0.accept_message`: only in `canister_inspect_message`.
     pub fn accept_message(&mut self, _heap: &mut [u8]) -> R<()> {
@@ -811,30 +1162,83 @@ impl Ic0 {
         self.system.certified_data = heap_range(heap, f, src, size)?.to_vec();
         Ok(())
     }
-    /// `ic0.data_certificate_present`: canister-vm provides no certificates.
+    fn root_key_der(&self) -> Vec<u8> {
+        self.root_key
+            .as_ref()
+            .map_or_else(Vec::new, |key| key.public_key_der())
+    }
+    /// `ic0.root_key_size`: the subnet's root public key (DER).
+    pub fn root_key_size(&mut self, _heap: &mut [u8]) -> R<u64> {
+        self.require("root_key_size", self.ctx.entry.replicated_any())?;
+        Ok(self.root_key_der().len() as u64)
+    }
+    /// `ic0.root_key_copy`.
+    pub fn root_key_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
+        let f = "root_key_copy";
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.require(f, self.ctx.entry.replicated_any())?;
+        let key = self.root_key_der();
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("root key", &key),
+            dst,
+            offset,
+            size,
+        )
+    }
+    /// `ic0.data_certificate_present`: 1 in a non-replicated query.
     pub fn data_certificate_present(&mut self, _heap: &mut [u8]) -> R<i32> {
-        Ok(0)
+        Ok(self.ctx.certified as i32)
     }
-    /// `ic0.data_certificate_size`: traps, there is no certificate.
+    /// The message's data certificate (made on first use: signing costs a hash to G1 and a
+    /// scalar multiplication).
+    fn certificate(&mut self, function: &'static str) -> R<&[u8]> {
+        let unavailable = HostTrap::NotAvailable {
+            function,
+            entry: self.ctx.entry,
+        };
+        if !self.ctx.certified {
+            return Err(unavailable);
+        }
+        let Some(key) = self.root_key.clone() else {
+            return Err(unavailable);
+        };
+        if self.certificate.is_none() {
+            self.certificate = Some(crate::certification::data_certificate(
+                &key,
+                self.ctx.time,
+                &self.system.canister_id,
+                &self.system.certified_data,
+            ));
+        }
+        Ok(self.certificate.as_deref().unwrap_or_default())
+    }
+    /// `ic0.data_certificate_size`: only where a certificate is present (non-replicated queries).
     pub fn data_certificate_size(&mut self, _heap: &mut [u8]) -> R<u64> {
-        Err(HostTrap::Unsupported {
-            function: "data_certificate_size",
-            why: "no data certificate is present",
-        })
+        Ok(self.certificate("data_certificate_size")?.len() as u64)
     }
-    /// `ic0.data_certificate_copy`: traps, there is no certificate.
+    /// `ic0.data_certificate_copy`.
     pub fn data_certificate_copy(
         &mut self,
-        _heap: &mut [u8],
-        _d: u64,
-        _o: u64,
+        heap: &mut [u8],
+        dst: u64,
+        offset: u64,
         size: u64,
     ) -> R<()> {
+        let f = "data_certificate_copy";
         self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
-        Err(HostTrap::Unsupported {
-            function: "data_certificate_copy",
-            why: "no data certificate is present",
-        })
+        let certificate = self.certificate(f)?.to_vec();
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("data certificate", &certificate),
+            dst,
+            offset,
+            size,
+        )
     }
 
     // ----- time, timers, counters -----
@@ -876,6 +1280,172 @@ impl Ic0 {
         Ok((self.ctx.entry != EntryPoint::Query) as i32)
     }
 
+    // ----- costs (the IC's fees on a 13-node application subnet; see `cost`) -----
+
+    /// `ic0.cost_call`.
+    pub fn cost_call(
+        &mut self,
+        heap: &mut [u8],
+        method_name_size: i64,
+        payload_size: i64,
+        dst: u64,
+    ) -> R<()> {
+        let bytes = (method_name_size as u64 as u128).saturating_add(payload_size as u64 as u128);
+        write_u128(
+            heap,
+            &mut self.heap_dirty,
+            "cost_call",
+            dst,
+            cost::call(bytes),
+        )
+    }
+    /// `ic0.cost_create_canister`.
+    pub fn cost_create_canister(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
+        write_u128(
+            heap,
+            &mut self.heap_dirty,
+            "cost_create_canister",
+            dst,
+            cost::CREATE_CANISTER,
+        )
+    }
+    /// `ic0.cost_http_request`.
+    pub fn cost_http_request(
+        &mut self,
+        heap: &mut [u8],
+        request_size: i64,
+        max_res_bytes: i64,
+        dst: u64,
+    ) -> R<()> {
+        let fee = cost::http_request(request_size as u64 as u128, max_res_bytes as u64 as u128);
+        write_u128(heap, &mut self.heap_dirty, "cost_http_request", dst, fee)
+    }
+    /// `ic0.cost_http_request_v2`: canister-vm makes no HTTP outcalls.
+    pub fn cost_http_request_v2(
+        &mut self,
+        _heap: &mut [u8],
+        _src: u64,
+        _size: u64,
+        _dst: u64,
+    ) -> R<()> {
+        Err(HostTrap::Unsupported {
+            function: "cost_http_request_v2",
+            why: "canister-vm makes no HTTP outcalls",
+        })
+    }
+    /// The threshold-key cost functions: canister-vm has no threshold keys, so every key name is
+    /// unknown (result 2, as for an unknown key on the IC); the curve or algorithm is checked
+    /// first (result 1 if unknown).
+    fn cost_threshold(
+        &mut self,
+        heap: &mut [u8],
+        f: &'static str,
+        src: u64,
+        size: u64,
+        kind: i32,
+        kinds: i32,
+        dst: u64,
+    ) -> R<i32> {
+        heap_range(heap, f, src, size)?;
+        heap_range(heap, f, dst, 16)?;
+        Ok(if kind < 0 || kind >= kinds { 1 } else { 2 })
+    }
+    /// `ic0.cost_sign_with_ecdsa` (curves: 0 = secp256k1).
+    pub fn cost_sign_with_ecdsa(
+        &mut self,
+        heap: &mut [u8],
+        src: u64,
+        size: u64,
+        curve: i32,
+        dst: u64,
+    ) -> R<i32> {
+        self.cost_threshold(heap, "cost_sign_with_ecdsa", src, size, curve, 1, dst)
+    }
+    /// `ic0.cost_sign_with_schnorr` (algorithms: 0 = bip340secp256k1, 1 = ed25519).
+    pub fn cost_sign_with_schnorr(
+        &mut self,
+        heap: &mut [u8],
+        src: u64,
+        size: u64,
+        algorithm: i32,
+        dst: u64,
+    ) -> R<i32> {
+        self.cost_threshold(heap, "cost_sign_with_schnorr", src, size, algorithm, 2, dst)
+    }
+    /// `ic0.cost_vetkd_derive_key` (curves: 0 = bls12_381_g2).
+    pub fn cost_vetkd_derive_key(
+        &mut self,
+        heap: &mut [u8],
+        src: u64,
+        size: u64,
+        curve: i32,
+        dst: u64,
+    ) -> R<i32> {
+        self.cost_threshold(heap, "cost_vetkd_derive_key", src, size, curve, 1, dst)
+    }
+
+    // ----- environment variables (a canister-vm canister has none) -----
+
+    /// `ic0.env_var_count`: 0.
+    pub fn env_var_count(&mut self, _heap: &mut [u8]) -> R<u64> {
+        Ok(0)
+    }
+    fn no_env_var(function: &'static str, why: String) -> HostTrap {
+        HostTrap::InvalidArgument { function, why }
+    }
+    /// `ic0.env_var_name_size`: traps, there is no variable at any index.
+    pub fn env_var_name_size(&mut self, _heap: &mut [u8], index: u64) -> R<u64> {
+        Err(Self::no_env_var(
+            "env_var_name_size",
+            format!("index {index} out of bounds (0 environment variables)"),
+        ))
+    }
+    /// `ic0.env_var_name_copy`: traps, there is no variable at any index.
+    pub fn env_var_name_copy(
+        &mut self,
+        _heap: &mut [u8],
+        index: u64,
+        _dst: u64,
+        _offset: u64,
+        _size: u64,
+    ) -> R<()> {
+        Err(Self::no_env_var(
+            "env_var_name_copy",
+            format!("index {index} out of bounds (0 environment variables)"),
+        ))
+    }
+    /// `ic0.env_var_name_exists`: 0.
+    pub fn env_var_name_exists(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<i32> {
+        heap_range(heap, "env_var_name_exists", src, size)?;
+        Ok(0)
+    }
+    /// `ic0.env_var_value_size`: traps, no variable has that name.
+    pub fn env_var_value_size(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<u64> {
+        let name = String::from_utf8_lossy(heap_range(heap, "env_var_value_size", src, size)?)
+            .into_owned();
+        Err(Self::no_env_var(
+            "env_var_value_size",
+            format!("no environment variable `{name}`"),
+        ))
+    }
+    /// `ic0.env_var_value_copy`: traps, no variable has that name.
+    pub fn env_var_value_copy(
+        &mut self,
+        heap: &mut [u8],
+        src: u64,
+        size: u64,
+        _dst: u64,
+        _offset: u64,
+        _size: u64,
+    ) -> R<()> {
+        let name = String::from_utf8_lossy(heap_range(heap, "env_var_value_copy", src, size)?)
+            .into_owned();
+        Err(Self::no_env_var(
+            "env_var_value_copy",
+            format!("no environment variable `{name}`"),
+        ))
+    }
+
     // ----- debugging -----
 
     /// `ic0.debug_print`: recorded for the caller (the CLI prints it on stderr).
@@ -893,47 +1463,184 @@ impl Ic0 {
         ))
     }
 
-    // ----- inter-canister calls: not supported -----
+    // ----- inter-canister calls -----
 
-    fn no_calls(function: &'static str) -> HostTrap {
-        HostTrap::Unsupported {
-            function,
-            why: "canister-vm runs a single canister; inter-canister calls are not implemented",
-        }
+    fn building(&mut self, function: &'static str) -> R<&mut OutgoingCall> {
+        self.require(function, self.ctx.entry.may_call())?;
+        self.building.as_mut().ok_or_else(|| {
+            HostTrap::ContractViolation(format!(
+                "ic0.{function}: there is no call under construction (call ic0.call_new first)"
+            ))
+        })
     }
-    /// `ic0.call_new`: not supported.
+    /// `ic0.call_new`: starts assembling a call (discarding one under construction).
     #[allow(clippy::too_many_arguments)]
     pub fn call_new(
         &mut self,
-        _heap: &mut [u8],
-        _a: u64,
-        _b: u64,
-        _c: u64,
-        _d: u64,
-        _e: u64,
-        _f: u64,
-        _g: u64,
-        _h: u64,
+        heap: &mut [u8],
+        callee_src: u64,
+        callee_size: u64,
+        name_src: u64,
+        name_size: u64,
+        reply_fun: u64,
+        reply_env: u64,
+        reject_fun: u64,
+        reject_env: u64,
     ) -> R<()> {
-        Err(Self::no_calls("call_new"))
+        let f = "call_new";
+        self.require(f, self.ctx.entry.may_call())?;
+        if !self.calls_enabled {
+            return Err(HostTrap::Unsupported {
+                function: f,
+                why: "this canister runs alone; install it on a canister_vm::Subnet to make inter-canister calls",
+            });
+        }
+        let callee = heap_range(heap, f, callee_src, callee_size)?.to_vec();
+        let name = heap_range(heap, f, name_src, name_size)?;
+        let method = String::from_utf8(name.to_vec()).map_err(|_| HostTrap::InvalidArgument {
+            function: f,
+            why: "the method name is not valid UTF-8".into(),
+        })?;
+        self.discard_call();
+        self.building = Some(OutgoingCall {
+            callee,
+            method,
+            arg: Vec::new(),
+            cycles: 0,
+            reply: Callback {
+                fun: reply_fun,
+                env: reply_env,
+            },
+            reject: Callback {
+                fun: reject_fun,
+                env: reject_env,
+            },
+            cleanup: None,
+            timeout_seconds: None,
+        });
+        Ok(())
     }
-    /// `ic0.call_data_append`: not supported.
-    pub fn call_data_append(&mut self, _heap: &mut [u8], _src: u64, _size: u64) -> R<()> {
-        Err(Self::no_calls("call_data_append"))
+    /// `ic0.call_on_cleanup`: at most once per call.
+    pub fn call_on_cleanup(&mut self, _heap: &mut [u8], fun: u64, env: u64) -> R<()> {
+        let f = "call_on_cleanup";
+        let call = self.building(f)?;
+        if call.cleanup.is_some() {
+            return Err(HostTrap::ContractViolation(format!(
+                "ic0.{f} can be called at most once per call"
+            )));
+        }
+        call.cleanup = Some(Callback { fun, env });
+        Ok(())
     }
-    /// `ic0.call_cycles_add128`: not supported.
-    pub fn call_cycles_add128(&mut self, _heap: &mut [u8], _high: i64, _low: i64) -> R<()> {
-        Err(Self::no_calls("call_cycles_add128"))
+    /// `ic0.call_data_append`: the argument may have at most [`MAX_CALL_PAYLOAD`] bytes.
+    pub fn call_data_append(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
+        let f = "call_data_append";
+        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        let bytes = heap_range(heap, f, src, size)?;
+        let call = self.building(f)?;
+        let total = call.arg.len() as u64 + size;
+        if total > MAX_CALL_PAYLOAD {
+            return Err(HostTrap::ContractViolation(format!(
+                "ic0.{f}: the call's argument would have {total} bytes; at most {MAX_CALL_PAYLOAD} are allowed"
+            )));
+        }
+        call.arg.extend_from_slice(bytes);
+        Ok(())
     }
-    /// `ic0.call_on_cleanup`: not supported.
-    pub fn call_on_cleanup(&mut self, _heap: &mut [u8], _fun: u64, _env: u64) -> R<()> {
-        Err(Self::no_calls("call_on_cleanup"))
+    /// `ic0.call_with_best_effort_response`: at most once per call; the timeout is bounded by
+    /// [`MAX_CALL_TIMEOUT_SECONDS`].
+    pub fn call_with_best_effort_response(
+        &mut self,
+        _heap: &mut [u8],
+        timeout_seconds: i32,
+    ) -> R<()> {
+        let f = "call_with_best_effort_response";
+        let call = self.building(f)?;
+        if call.timeout_seconds.is_some() {
+            return Err(HostTrap::ContractViolation(format!(
+                "ic0.{f} can be called at most once per call"
+            )));
+        }
+        call.timeout_seconds = Some((timeout_seconds as u32).min(MAX_CALL_TIMEOUT_SECONDS));
+        Ok(())
     }
-    /// `ic0.call_perform`: not supported.
+    fn add_cycles(&mut self, f: &'static str, amount: u128) -> R<()> {
+        self.require(f, self.ctx.entry.may_call())?;
+        self.building(f)?;
+        if amount > self.system.cycle_balance {
+            return Err(HostTrap::ContractViolation(format!(
+                "ic0.{f}: cannot add {amount} cycles to the call, the canister's liquid balance is {}",
+                self.system.cycle_balance
+            )));
+        }
+        self.system.cycle_balance -= amount;
+        if let Some(call) = self.building.as_mut() {
+            call.cycles = call.cycles.saturating_add(amount);
+        }
+        Ok(())
+    }
+    /// `ic0.call_cycles_add128`: moves cycles from the balance onto the call.
+    pub fn call_cycles_add128(&mut self, _heap: &mut [u8], high: i64, low: i64) -> R<()> {
+        self.add_cycles("call_cycles_add128", u128_of(high, low))
+    }
+    /// `ic0.call_cycles_add` (64-bit).
+    pub fn call_cycles_add(&mut self, _heap: &mut [u8], amount: i64) -> R<()> {
+        self.add_cycles("call_cycles_add", amount as u64 as u128)
+    }
+    /// `ic0.call_perform`: queues the call (sent if the message does not trap); returns 0.
     pub fn call_perform(&mut self, _heap: &mut [u8]) -> R<i32> {
-        Err(Self::no_calls("call_perform"))
+        let f = "call_perform";
+        self.building(f)?;
+        if let Some(call) = self.building.take() {
+            self.calls.push(call);
+        }
+        Ok(0)
     }
 }
 
+/// A 128-bit amount from its halves.
+fn u128_of(high: i64, low: i64) -> u128 {
+    ((high as u64 as u128) << 64) | low as u64 as u128
+}
+
+/// `value` as the i64 a 64-bit cycles function returns; traps if it does not fit in 64 bits.
+fn fits_u64(function: &'static str, value: u128) -> R<i64> {
+    u64::try_from(value).map(|v| v as i64).map_err(|_| {
+        HostTrap::ContractViolation(format!(
+            "ic0.{function}: the amount {value} does not fit in 64 bits; use the 128-bit function"
+        ))
+    })
+}
+
+/// The fees the `ic0.cost_*` functions report: the IC's prices on a 13-node application subnet
+/// (the interface specification's cycles-cost tables; canister-vm itself charges nothing for
+/// execution, see README "Cycles").
+pub mod cost {
+    /// Nodes of the subnet the fees are scaled for.
+    pub const SUBNET_SIZE: u128 = 13;
+    /// `cost_create_canister`: 500 billion cycles.
+    pub const CREATE_CANISTER: u128 = 500_000_000_000;
+    /// Fee of an inter-canister call (`xnet_call_fee`, 260 000 cycles).
+    pub const CALL: u128 = 260_000;
+    /// Fee per byte of method name and argument (`xnet_byte_transmission_fee`, 1 000 cycles).
+    pub const CALL_PER_BYTE: u128 = 1_000;
+
+    /// `cost_call`: the call fee plus the transmission of `bytes` (method name and argument).
+    pub fn call(bytes: u128) -> u128 {
+        CALL.saturating_add(CALL_PER_BYTE.saturating_mul(bytes))
+    }
+
+    /// `cost_http_request`: `(3 000 000 + 60 000·n)·n + 400·n·request + 800·n·response` for a
+    /// subnet of `n` nodes.
+    pub fn http_request(request_size: u128, max_response_bytes: u128) -> u128 {
+        let n = SUBNET_SIZE;
+        (3_000_000 + 60_000 * n) * n
+            + 400u128.saturating_mul(n).saturating_mul(request_size)
+            + 800u128.saturating_mul(n).saturating_mul(max_response_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;
 #[cfg(test)]
 mod tests;
