@@ -63,6 +63,11 @@ pub enum Documented {
     /// One side overflowed its stack where the other did not (or at another depth):
     /// instrumentation adds locals, engines have different stacks.
     StackDepth,
+    /// The metered side ran out of instructions where the unmetered side trapped otherwise: a
+    /// bulk operation (`memory.fill/copy/init`, `table.fill/copy/init`) whose length alone
+    /// exceeds the budget is charged before it runs, as the replica's instrumentation charges
+    /// it, so it traps with the instruction limit before its bounds check.
+    BulkCharge,
 }
 
 impl Documented {
@@ -71,6 +76,7 @@ impl Documented {
         match self {
             Documented::NanPayload => "nan-payload",
             Documented::StackDepth => "stack-depth",
+            Documented::BulkCharge => "bulk-charge",
         }
     }
 }
@@ -276,6 +282,9 @@ struct Divergence {
     class: &'static str,
     detail: String,
     stack_overflow: bool,
+    /// The divergence is one side's instruction limit against another trap (see
+    /// [`Documented::BulkCharge`]).
+    bulk_charge: bool,
 }
 
 /// The first difference between two states, if any.
@@ -330,6 +339,7 @@ fn lockstep(prepared: &Prepared, sides: &mut [Side], compare_counters: bool) -> 
                     class,
                     detail,
                     stack_overflow: false,
+                    bulk_charge: false,
                 },
             ));
         }
@@ -357,6 +367,11 @@ fn lockstep(prepared: &Prepared, sides: &mut [Side], compare_counters: bool) -> 
         for i in 1..sides.len() {
             let (r0, _, s0) = &outcomes[0];
             let (ri, _, si) = &outcomes[i];
+            let bulk_charge = matches!(
+                (r0, ri),
+                (CallResult::Trapped(a), CallResult::Trapped(b))
+                    if (a == "instruction limit") != (b == "instruction limit")
+            );
             let diverge = |class: &'static str, detail: String| {
                 Err((
                     calls,
@@ -364,6 +379,7 @@ fn lockstep(prepared: &Prepared, sides: &mut [Side], compare_counters: bool) -> 
                         class,
                         detail: format!("{}: {detail}", at(i)),
                         stack_overflow,
+                        bulk_charge,
                     },
                 ))
             };
@@ -396,6 +412,7 @@ fn lockstep(prepared: &Prepared, sides: &mut [Side], compare_counters: bool) -> 
                             sides[first].label, sides[i].label
                         ),
                         stack_overflow,
+                        bulk_charge: false,
                     },
                 ));
             }
@@ -508,6 +525,12 @@ fn classify(
     if divergence.stack_overflow {
         return Outcome::new(
             Verdict::Documented(Documented::StackDepth, divergence.detail),
+            calls,
+        );
+    }
+    if divergence.bulk_charge {
+        return Outcome::new(
+            Verdict::Documented(Documented::BulkCharge, divergence.detail),
             calls,
         );
     }

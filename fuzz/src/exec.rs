@@ -5,6 +5,7 @@
 //! and `canister_vm.trap`. A plain module that imports `ic0.stable*` thus gets the system-API
 //! stable memory of [`Ic0`], which is what the native stable pass must reproduce.
 
+use canister_vm::instrument::rules::MAX_TABLE_ELEMENTS;
 use canister_vm::instrument::{InjectedTrap, names};
 use canister_vm::runtime::ic0::HeapType;
 use canister_vm::runtime::ic0::api::{HostTrap, Ic0};
@@ -14,6 +15,17 @@ use crate::module::{GLOBAL_PREFIX, Layout, MEMORY_PREFIX};
 
 /// The largest stable memory the checks allow, in 64 KiB pages (keeps every run small).
 pub const STABLE_LIMIT_PAGES: u64 = 32;
+
+/// Largest size a memory may grow to in an executor (every side, every engine, the same): 64 MiB.
+/// wasm-smith bounds declared memories, but a memory without a maximum can still grow, and a
+/// module that grows a memory64 by gigabytes makes every state comparison after a call copy
+/// and compare gigabytes (a 68-second module, seen as a "hang" on a loaded machine).
+pub const MAX_MEMORY_BYTES: usize = 64 << 20;
+
+/// Tables an executor may have: generated modules may have several (a canister may not, but
+/// the instrumentation and the engines are checked for any module); elements per table are the
+/// replica's limit, as for canisters.
+pub const MAX_TABLES: usize = 100;
 
 /// The instruction counter's value before every call of an instrumented module: effectively
 /// infinite (wasm-smith's fuel bounds every call long before).
@@ -278,7 +290,14 @@ pub mod wasmi_exec {
             let engine = new_engine();
             let module = Module::new(&engine, wasm)
                 .map_err(|e| InstantiateError::Rejected(format!("compile: {e}")))?;
-            let mut store = Store::new(&engine, HostData::new(new_ic0(layout.heap64)));
+            let mut host = HostData::new(new_ic0(layout.heap64));
+            host.limits = wasmi::StoreLimitsBuilder::new()
+                .tables(MAX_TABLES)
+                .table_elements(MAX_TABLE_ELEMENTS as usize)
+                .memory_size(MAX_MEMORY_BYTES)
+                .build();
+            let mut store = Store::new(&engine, host);
+            store.limiter(|data| &mut data.limits);
             let linker = linker(&engine, heap_type(layout.heap64))
                 .map_err(|e| InstantiateError::Rejected(format!("linker: {e}")))?;
             let instance = match linker.instantiate_and_start(&mut store, &module) {
@@ -483,7 +502,12 @@ pub mod wasmtime_exec {
             let engine = engine();
             let module = Module::new(engine, wasm)
                 .map_err(|e| InstantiateError::Rejected(format!("compile: {e:#}")))?;
-            let host = HostData::new(new_ic0(layout.heap64));
+            let mut host = HostData::new(new_ic0(layout.heap64));
+            host.limits = wasmtime::StoreLimitsBuilder::new()
+                .tables(MAX_TABLES)
+                .table_elements(MAX_TABLE_ELEMENTS as usize)
+                .memory_size(MAX_MEMORY_BYTES)
+                .build();
             let mut store = Store::new(engine, host);
             store.limiter(|data| &mut data.limits);
             let linker = linker(engine, heap_type(layout.heap64))
