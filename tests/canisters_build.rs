@@ -71,7 +71,7 @@ fn summarize(bytes: &[u8]) -> Summary {
 
 #[test]
 fn test_canisters_build_and_import_only_ic0() {
-    let expected_exports: [(&str, &[&str]); 3] = [
+    let expected_exports: [(&str, &[&str]); 4] = [
         (
             "kv",
             &[
@@ -112,6 +112,20 @@ fn test_canisters_build_and_import_only_ic0() {
                 "canister_update write32_from",
                 "canister_update read64_to",
                 "canister_update write64_from",
+            ],
+        ),
+        (
+            "calls",
+            &[
+                "canister_update echo",
+                "canister_update boom",
+                "canister_update call_echo",
+                "canister_update call_boom",
+                "canister_update random",
+                "canister_update start_timers",
+                "canister_heartbeat",
+                "canister_query counters",
+                "canister_global_timer",
             ],
         ),
     ];

@@ -228,11 +228,9 @@ impl WasmiCanister {
         self.time += 1;
         let data = self.store.data_mut();
         data.ic0.begin(MessageContext {
-            entry,
             method: export.to_string(),
             arg: arg.to_vec(),
-            caller: vec![4],
-            time: self.time,
+            ..MessageContext::new(entry, self.time)
         });
         data.budget = BUDGET;
         if let Some(counter) = data.counter {
@@ -466,11 +464,9 @@ mod wasmtime_driver {
             self.time += 1;
             let data = self.store.data_mut();
             data.ic0.begin(MessageContext {
-                entry,
                 method: export.to_string(),
                 arg: arg.to_vec(),
-                caller: vec![4],
-                time: self.time,
+                ..MessageContext::new(entry, self.time)
             });
             data.budget = BUDGET;
             if let Some(counter) = data.counter {

@@ -286,7 +286,7 @@ pub struct RecordedOutcome {
     /// The state hash after the message (hex; empty when no canister exists, after a failed
     /// install).
     pub state_hash: String,
-    /// Which hash `state_hash` is: [`HASH_FORMAT`] (the state hash over everything that decides
+    /// Which hash `state_hash` is: `HASH_FORMAT` (the state hash over everything that decides
     /// behaviour), or absent in logs written before it (2: the memory hash, over memories,
     /// globals and certified data only). Replay compares with the same kind.
     #[serde(default = "hash_format_2")]

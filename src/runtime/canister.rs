@@ -1293,9 +1293,9 @@ impl Canister {
         };
         let executed = match kind {
             DeliveryKind::Request { method, arg } => {
-                let (entry, export) = if self.methods.updates.iter().any(|m| *m == method) {
+                let (entry, export) = if self.methods.updates.contains(&method) {
                     (EntryPoint::Update, format!("canister_update {method}"))
-                } else if self.methods.queries.iter().any(|m| *m == method) {
+                } else if self.methods.queries.contains(&method) {
                     (
                         EntryPoint::ReplicatedQuery,
                         Methods::export_of_query(&self.exports, &method),

@@ -3,7 +3,7 @@
 //! repair on open.
 //!
 //! Every checkpoint (format 3) holds its message's log record and where the log stands after
-//! it ([`LogRef`]): the number of lines, the length in bytes and a hash chain over the lines.
+//! it (`LogRef`): the number of lines, the length in bytes and a hash chain over the lines.
 //! The record is written into the checkpoint *before* the commit point and appended to the log
 //! after it, so a crash between the two leaves a checkpoint whose record is missing from the log
 //! (or torn): opening appends it again. Opening also checks, at O(one record) cost, that the

@@ -5,6 +5,7 @@ mod canisters;
 
 mod bad_input;
 mod barrier_traps;
+mod cdk_calls;
 mod certificates;
 mod checkpoints;
 mod cli_example;

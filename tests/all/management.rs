@@ -122,7 +122,7 @@ fn create_install_status_and_call_from_ingress() {
     let s = status(&mut subnet, alice(), id).unwrap();
     use sha2::Digest;
     assert_eq!(s.module_hash, Some(sha2::Sha256::digest(relay()).to_vec()));
-    assert!(s.memory_metrics.wasm_memory_size > Nat::from(0u8));
+    assert!(s.memory_metrics.wasm_memory_size > 0u8);
     assert_eq!(
         subnet
             .update_call(id, "echo", b"hi", bob())

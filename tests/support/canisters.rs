@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The canisters in `test-canisters/`, by crate (and wasm file) name.
-pub const CANISTERS: [&str; 3] = ["kv", "counter", "raw_stable"];
+pub const CANISTERS: [&str; 4] = ["kv", "counter", "raw_stable", "calls"];
 
 /// Inherited variables from the outer `cargo test` that would break or skew the nested build.
 const CLEARED_ENV: [&str; 12] = [

@@ -20,7 +20,7 @@ pub fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// The wasm file of every test canister, in [`CANISTERS`] order.
-pub fn canister_paths(root: &Path) -> [PathBuf; 3] {
+pub fn canister_paths(root: &Path) -> [PathBuf; 4] {
     let out_dir = target_dir(root)
         .join("wasm32-unknown-unknown")
         .join("release");

@@ -1336,6 +1336,7 @@ impl Ic0 {
     /// The threshold-key cost functions: canister-vm has no threshold keys, so every key name is
     /// unknown (result 2, as for an unknown key on the IC); the curve or algorithm is checked
     /// first (result 1 if unknown).
+    #[allow(clippy::too_many_arguments)]
     fn cost_threshold(
         &mut self,
         heap: &mut [u8],
@@ -1436,7 +1437,7 @@ impl Ic0 {
         size: u64,
         _dst: u64,
         _offset: u64,
-        _size: u64,
+        _len: u64,
     ) -> R<()> {
         let name = String::from_utf8_lossy(heap_range(heap, "env_var_value_copy", src, size)?)
             .into_owned();
@@ -1640,7 +1641,5 @@ pub mod cost {
     }
 }
 
-#[cfg(test)]
-mod tests;
 #[cfg(test)]
 mod tests;

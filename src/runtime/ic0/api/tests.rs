@@ -151,9 +151,10 @@ fn system_functions() {
     let mut q = api(EntryPoint::Query);
     assert_eq!(q.in_replicated_execution(&mut heap).unwrap(), 0);
     assert!(q.certified_data_set(&mut heap, 0, 1).is_err());
+    // No call under construction.
     assert!(matches!(
         a.call_perform(&mut heap),
-        Err(HostTrap::Unsupported { .. })
+        Err(HostTrap::ContractViolation(_))
     ));
     assert!(matches!(
         a.trap(&mut heap, 0, 1),

@@ -1,0 +1,86 @@
+//! `calls`: inter-canister calls, the management canister, timers and a heartbeat, written with
+//! ic-cdk 0.20 and ic-cdk-timers 1 as canister developers write them (async calls through
+//! ic-cdk's executor, bounded-wait calls, `raw_rand`, one-shot and interval timers).
+//!
+//! Interface:
+//! - `update echo(text) -> (text)`; `update boom() -> ()` traps with "boom"
+//! - `update call_echo(callee: principal, text) -> (text)`: a bounded-wait call of `echo`
+//! - `update call_boom(callee: principal) -> (text)`: the reject of calling `boom`, as
+//!   "code <n>: <message>"
+//! - `update random() -> (blob)`: `raw_rand` of the management canister
+//! - `update start_timers(once_after_secs: nat64, every_secs: nat64) -> ()`: a one-shot timer that
+//!   adds 100 to `fired`, and an interval timer that adds 1
+//! - `query counters() -> (nat64, nat64)`: `fired`, heartbeats
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use candid::Principal;
+use ic_cdk::call::Call;
+
+thread_local! {
+    static FIRED: Cell<u64> = const { Cell::new(0) };
+    static BEATS: Cell<u64> = const { Cell::new(0) };
+}
+
+#[ic_cdk::update]
+fn echo(text: String) -> String {
+    text
+}
+
+#[ic_cdk::update]
+fn boom() {
+    ic_cdk::trap("boom");
+}
+
+#[ic_cdk::update]
+async fn call_echo(callee: Principal, text: String) -> String {
+    let reply: String = Call::bounded_wait(callee, "echo")
+        .with_arg(&text)
+        .await
+        .expect("echo call failed")
+        .candid()
+        .expect("echo reply decodes");
+    format!("callee said: {reply}")
+}
+
+#[ic_cdk::update]
+async fn call_boom(callee: Principal) -> String {
+    match Call::unbounded_wait(callee, "boom").await {
+        Ok(_) => "no reject".to_string(),
+        Err(ic_cdk::call::CallFailed::CallRejected(r)) => {
+            format!("code {}: {}", r.raw_reject_code(), r.reject_message())
+        }
+        Err(other) => format!("failed: {other}"),
+    }
+}
+
+#[ic_cdk::update]
+async fn random() -> serde_bytes::ByteBuf {
+    let bytes: serde_bytes::ByteBuf = Call::unbounded_wait(Principal::management_canister(), "raw_rand")
+        .await
+        .expect("raw_rand failed")
+        .candid()
+        .expect("raw_rand reply decodes");
+    bytes
+}
+
+#[ic_cdk::update]
+fn start_timers(once_after_secs: u64, every_secs: u64) {
+    ic_cdk_timers::set_timer(Duration::from_secs(once_after_secs), async {
+        FIRED.with(|f| f.set(f.get() + 100));
+    });
+    ic_cdk_timers::set_timer_interval(Duration::from_secs(every_secs), || async {
+        FIRED.with(|f| f.set(f.get() + 1));
+    });
+}
+
+#[ic_cdk::heartbeat]
+fn heartbeat() {
+    BEATS.with(|b| b.set(b.get() + 1));
+}
+
+#[ic_cdk::query]
+fn counters() -> (u64, u64) {
+    (FIRED.with(Cell::get), BEATS.with(Cell::get))
+}

@@ -1,0 +1,126 @@
+//! Canisters written with ic-cdk 0.20 and ic-cdk-timers 1 (`test-canisters/calls`) on a subnet:
+//! async inter-canister calls through ic-cdk's executor (bounded and unbounded wait), a reject
+//! from a trapping callee, `raw_rand` from the management canister, one-shot and interval
+//! timers driven by `tick`, and a heartbeat.
+
+use candid::{Decode, Encode, Principal};
+use canister_vm::runtime::CanisterConfig;
+use canister_vm::runtime::subnet::{MessageKind, Subnet};
+
+use crate::canisters::test_canister_bytes;
+
+fn anon() -> Principal {
+    Principal::anonymous()
+}
+
+fn two() -> (Subnet, Principal, Principal) {
+    let mut subnet = Subnet::new(CanisterConfig::default());
+    let wasm = test_canister_bytes("calls");
+    let a = subnet
+        .install(wasm.clone(), &Encode!().unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    let b = subnet
+        .install(wasm, &Encode!().unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    (subnet, a, b)
+}
+
+#[test]
+fn ic_cdk_calls_replies_rejects_and_raw_rand() {
+    let (mut subnet, a, b) = two();
+    let reply = subnet
+        .update_call(
+            a,
+            "call_echo",
+            &Encode!(&b, &"hi".to_string()).unwrap(),
+            anon(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(Decode!(&reply, String).unwrap(), "callee said: hi");
+    let kinds: Vec<MessageKind> = subnet
+        .history()
+        .iter()
+        .rev()
+        .take(3)
+        .map(|m| m.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            MessageKind::ReplyCallback,
+            MessageKind::Request,
+            MessageKind::Request
+        ]
+    );
+
+    let reply = subnet
+        .update_call(a, "call_boom", &Encode!(&b).unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Decode!(&reply, String).unwrap(),
+        format!("code 5: Canister {b} trapped explicitly: boom")
+    );
+
+    let draw = |subnet: &mut Subnet| {
+        let reply = subnet
+            .update_call(a, "random", &Encode!().unwrap(), anon())
+            .unwrap()
+            .unwrap();
+        Decode!(&reply, serde_bytes::ByteBuf).unwrap().into_vec()
+    };
+    let (r1, r2) = (draw(&mut subnet), draw(&mut subnet));
+    assert_eq!(r1.len(), 32);
+    assert_ne!(r1, r2);
+}
+
+#[test]
+fn ic_cdk_timers_and_heartbeat_run_on_tick() {
+    let (mut subnet, a, _) = two();
+    subnet
+        .update_call(a, "start_timers", &Encode!(&10u64, &3u64).unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    let counters = |subnet: &mut Subnet| {
+        let reply = subnet
+            .query_call(a, "counters", &Encode!().unwrap(), anon())
+            .unwrap()
+            .unwrap();
+        Decode!(&reply, u64, u64).unwrap()
+    };
+    assert_eq!(counters(&mut subnet), (0, 0));
+    // 1 s: nothing due, one heartbeat.
+    subnet.tick(1).unwrap();
+    assert_eq!(counters(&mut subnet), (0, 1));
+    // 3 s after start: the interval timer once.
+    subnet.tick(2).unwrap();
+    assert_eq!(counters(&mut subnet).0, 1);
+    // 12 s after start: the one-shot (+100) and the interval at 6, 9, 12 s... ticks only see
+    // what is due at their time, so each tick runs what has come due since.
+    for _ in 0..3 {
+        subnet.tick(3).unwrap();
+    }
+    let (fired, beats) = counters(&mut subnet);
+    assert_eq!(
+        fired,
+        100 + 4,
+        "one-shot once, the interval at 3, 6, 9 and 12 s"
+    );
+    assert_eq!(beats, 5);
+    // The timers ran through ic-cdk-timers' self-call to its executor method.
+    assert!(
+        subnet
+            .history()
+            .iter()
+            .any(|m| m.kind == MessageKind::GlobalTimer)
+    );
+    assert!(
+        subnet
+            .history()
+            .iter()
+            .any(|m| m.method == "<ic-cdk internal> timer_executor" && m.caller == a)
+    );
+}
