@@ -19,13 +19,14 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 /// The bench targets run, in order, and the criterion group each writes.
-const SUITES: [(&str, &str); 6] = [
+const SUITES: [(&str, &str); 7] = [
     ("stable_access", "stable_access"),
     ("barrier", "barrier"),
     ("barrier_signals", "barrier_signals"),
     ("checkpoint", "checkpoint"),
     ("cold_start", "cold_start"),
     ("instrument", "instrument"),
+    ("subnet", "subnet"),
 ];
 
 /// Engines, in table order.
@@ -772,6 +773,32 @@ fn report(
         )?;
     }
     md.push_str(SUITE5_NOTES);
+
+    // --- suite 6 -------------------------------------------------------------------------------
+    md.push_str(SUITE6_INTRO);
+    writeln!(md, "| engine | round trip (median) | messages/s |")?;
+    writeln!(md, "|---|---|---|")?;
+    for engine in ENGINES {
+        if let Some(e) = get(results, &format!("subnet/round_trip/{engine}")) {
+            writeln!(
+                md,
+                "| {engine} | {} | {:.0} |",
+                est(Some(e)),
+                3.0 * 1e9 / e.median
+            )?;
+        }
+    }
+    writeln!(md)?;
+    if let (Some(i), Some(j)) = (
+        get(results, "subnet/round_trip/wasmi"),
+        get(results, "subnet/round_trip/wasmtime"),
+    ) {
+        writeln!(
+            md,
+            "Round trip time wasmi / wasmtime = {} (the same subnet code around both engines).\n",
+            fmt_ratio(ratio(Some(i), Some(j)))
+        )?;
+    }
     md.push_str(CLOSING);
     Ok(md)
 }
@@ -1220,6 +1247,15 @@ Cranelift compilation, instantiate) + `canister_init` + the first reply (the que
 const SUITE5_NOTES: &str = r#"wasmi's eager translation is a single linear pass over the code, where Cranelift optimises and
 emits machine code for every function, so the compile-bound part of a cold start is where the
 interpreter wins.
+
+"#;
+
+const SUITE6_INTRO: &str = r#"## 6. Inter-canister round trip (`benches/subnet.rs`)
+
+One ingress update to canister A that calls `echo` on canister B and answers from its reply
+callback: three messages (the ingress request, A's request to B, A's reply callback), each its
+own transaction with commit, dirty-page tracking and state-hash update, on a `Subnet` of two relay
+canisters (`tests/support/relay.wat`). Messages per second = 3 / median.
 
 "#;
 
