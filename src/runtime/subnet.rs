@@ -253,9 +253,16 @@ impl Subnet {
         self.canisters.get(&id).map(Slot::system)
     }
 
-    /// Every message executed so far, in order.
+    /// Every message executed so far (since the last [`take_history`](Self::take_history)), in
+    /// order. The subnet keeps them all: a long-running test that does not need them can take
+    /// them now and then.
     pub fn history(&self) -> &[Executed] {
         &self.history
+    }
+
+    /// Returns the messages executed so far and forgets them.
+    pub fn take_history(&mut self) -> Vec<Executed> {
+        std::mem::take(&mut self.history)
     }
 
     /// Creates a canister with the next id, controlled by `controller`, installs `wasm` and
