@@ -1327,7 +1327,9 @@ impl Canister {
                     run.calls.clear();
                 }
                 self.finish(mark, commit, &mut run.outcome)?;
-                if run.trapped {
+                // A message that did not commit (a trap, or any replicated query) accepted
+                // nothing: its acceptances were rolled back with the balance.
+                if !commit {
                     run.cycles_left = cycles_available;
                 }
                 Executed::from_run(run, None)
@@ -1341,8 +1343,9 @@ impl Canister {
                     self.instance.ic0_mut().system.global_timer = 0;
                 }
                 if !self.has_export(export) {
-                    self.tick(time);
-                    return Ok(Executed::rejected(did_not_reply(&[]), 0));
+                    return Err(Error::Internal(format!(
+                        "a system task for `{export}`, which the module does not export"
+                    )));
                 }
                 let mark = self.mark();
                 let mut run = self.run_target(Target::Export(export), base(entry));

@@ -80,21 +80,27 @@ struct PendingCall {
     /// The caller's call context.
     context: u64,
     callbacks: Callbacks,
+    /// The method called (for the callback's [`Executed`] record).
+    method: String,
+}
+
+/// A request in the subnet's queue.
+#[derive(Debug, Clone)]
+struct Request {
+    /// The callee's new call context answers here.
+    origin: Origin,
+    caller: Principal,
+    callee: Principal,
+    method: String,
+    arg: Vec<u8>,
+    cycles: u128,
+    deadline: u64,
 }
 
 /// A message in the subnet's queue.
 #[derive(Debug, Clone)]
 enum Message {
-    Request {
-        /// The callee's new call context answers here.
-        origin: Origin,
-        caller: Principal,
-        callee: Principal,
-        method: String,
-        arg: Vec<u8>,
-        cycles: u128,
-        deadline: u64,
-    },
+    Request(Request),
     Response {
         /// The pending call it answers.
         call: u64,
@@ -176,8 +182,6 @@ pub struct Subnet {
     queue: VecDeque<Message>,
     contexts: BTreeMap<u64, CallContext>,
     calls: BTreeMap<u64, PendingCall>,
-    /// For a pending call: the method it called (for [`Executed`] records).
-    call_methods: BTreeMap<u64, String>,
     next_id: u64,
     ingress: BTreeMap<u64, Result<Vec<u8>, Reject>>,
     history: Vec<Executed>,
@@ -214,7 +218,6 @@ impl Subnet {
             queue: VecDeque::new(),
             contexts: BTreeMap::new(),
             calls: BTreeMap::new(),
-            call_methods: BTreeMap::new(),
             next_id: 0,
             ingress: BTreeMap::new(),
             history: Vec::new(),
@@ -394,7 +397,7 @@ impl Subnet {
     ) -> Result<Result<Vec<u8>, Reject>, Error> {
         self.time = self.time.saturating_add(SECOND);
         let ingress = self.fresh_id();
-        self.queue.push_back(Message::Request {
+        self.queue.push_back(Message::Request(Request {
             origin: Origin::Ingress(ingress),
             caller,
             callee: canister,
@@ -402,7 +405,7 @@ impl Subnet {
             arg: arg.to_vec(),
             cycles: 0,
             deadline: 0,
-        });
+        }));
         self.run_queue()?;
         self.ingress.remove(&ingress).ok_or_else(|| {
             Error::Internal(format!(
@@ -531,15 +534,7 @@ impl Subnet {
     fn run_queue(&mut self) -> Result<(), Error> {
         while let Some(message) = self.queue.pop_front() {
             match message {
-                Message::Request {
-                    origin,
-                    caller,
-                    callee,
-                    method,
-                    arg,
-                    cycles,
-                    deadline,
-                } => self.deliver_request(origin, caller, callee, method, arg, cycles, deadline)?,
+                Message::Request(request) => self.deliver_request(request)?,
                 Message::Response {
                     call,
                     result,
@@ -550,17 +545,16 @@ impl Subnet {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn deliver_request(
-        &mut self,
-        origin: Origin,
-        caller: Principal,
-        callee: Principal,
-        method: String,
-        arg: Vec<u8>,
-        cycles: u128,
-        deadline: u64,
-    ) -> Result<(), Error> {
+    fn deliver_request(&mut self, request: Request) -> Result<(), Error> {
+        let Request {
+            origin,
+            caller,
+            callee,
+            method,
+            arg,
+            cycles,
+            deadline,
+        } = request;
         if callee == Principal::management_canister() {
             let from_canister = matches!(origin, Origin::Call(_));
             let (result, refund) = self.management(caller, &method, &arg, cycles, from_canister)?;
@@ -627,7 +621,7 @@ impl Subnet {
             .calls
             .remove(&call)
             .ok_or_else(|| Error::Internal(format!("a response for unknown call {call}")))?;
-        let method = self.call_methods.remove(&call).unwrap_or_default();
+        let method = pending.method;
         let context_id = pending.context;
         let context = self
             .contexts
@@ -664,6 +658,16 @@ impl Subnet {
             .get_mut(&id)
             .and_then(|slot| slot.canister.as_mut())
             .ok_or_else(|| Error::Internal(format!("canister {id} has no code")))
+    }
+
+    /// Starts or stops canister `id`; a change of status is a new canister version.
+    fn set_stopped(&mut self, id: Principal, stop: bool) {
+        if let Some(slot) = self.canisters.get_mut(&id)
+            && slot.stopped != stop
+        {
+            slot.stopped = stop;
+            slot.system_mut().canister_version += 1;
+        }
     }
 
     /// Answers a request to the management canister: the result and the cycles to refund.
@@ -776,14 +780,12 @@ impl Subnet {
                 }
                 (unit, cycles)
             }
-            MgmtRequest::Start(a) | MgmtRequest::Stop(a) => {
-                let stop = method == "stop_canister";
-                if let Some(slot) = self.canisters.get_mut(&a.canister_id)
-                    && slot.stopped != stop
-                {
-                    slot.stopped = stop;
-                    slot.system_mut().canister_version += 1;
-                }
+            MgmtRequest::Start(a) => {
+                self.set_stopped(a.canister_id, false);
+                (unit, cycles)
+            }
+            MgmtRequest::Stop(a) => {
+                self.set_stopped(a.canister_id, true);
                 (unit, cycles)
             }
             MgmtRequest::Delete(a) => {
@@ -932,9 +934,9 @@ impl Subnet {
                     reject,
                     cleanup,
                 },
+                method: method.clone(),
             },
         );
-        self.call_methods.insert(id, method.clone());
         let deadline = timeout_seconds.map_or(0, |s| {
             now.saturating_add(u64::from(s).saturating_mul(SECOND))
         });
@@ -952,7 +954,7 @@ impl Subnet {
                 return;
             }
         };
-        self.queue.push_back(Message::Request {
+        self.queue.push_back(Message::Request(Request {
             origin: Origin::Call(id),
             caller,
             callee,
@@ -960,7 +962,7 @@ impl Subnet {
             arg,
             cycles,
             deadline,
-        });
+        }));
     }
 
     /// Delivers the answer of a call context to whoever waits for it.

@@ -275,6 +275,23 @@ fn cycles_move_with_the_call_and_the_unaccepted_part_is_refunded() {
 }
 
 #[test]
+fn a_query_called_by_a_canister_runs_replicated_and_keeps_no_cycles() {
+    let (mut subnet, ids) = subnet_with(2);
+    let (a, b) = (ids[0], ids[1]);
+    let (start_a, start_b) = (stats(&mut subnet, a).balance, stats(&mut subnet, b).balance);
+    let reply = subnet
+        .update_call(a, "call", &call_arg(b, "accept_q", 0, 1_000, b""), ANON)
+        .unwrap()
+        .unwrap();
+    // The query accepted 500 while it ran, but its changes are discarded, the balance included:
+    // all 1 000 cycles come back.
+    assert_eq!(u128::from_le_bytes(reply[3..19].try_into().unwrap()), 500);
+    let (sa, sb) = (stats(&mut subnet, a), stats(&mut subnet, b));
+    assert_eq!(sa.refund, 1_000);
+    assert_eq!((sa.balance, sb.balance), (start_a, start_b));
+}
+
+#[test]
 fn the_same_history_gives_the_same_messages_and_states() {
     let run = || {
         let (mut subnet, ids) = subnet_with(3);
