@@ -11,9 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::candid_text::{decode_reply, encode_args};
 use crate::error::Error;
+use crate::replay::{Caller, Kind, Record};
 use crate::runtime::ic0::api::WASM_PAGE_SIZE;
-use crate::runtime::persistent::PersistentCanister;
-use crate::runtime::{CanisterConfig, Engine, InstructionLimits, MessageInput, Outcome};
+use crate::runtime::persistent::{Executed, PersistentSubnet};
+use crate::runtime::{CanisterConfig, Engine, Outcome};
 use crate::state::StableMode;
 
 mod replay;
@@ -86,31 +87,38 @@ struct MessageArgs {
 }
 
 impl MessageArgs {
-    /// The canister configuration with this message's instruction limit applied.
+    /// The configuration the subnet's canisters run with.
     fn config(&self) -> CanisterConfig {
-        let mut limits = InstructionLimits::default();
-        if let Some(n) = self.instruction_limit {
-            limits = InstructionLimits {
-                update: n,
-                query: n,
-                install: n,
-            };
+        CanisterConfig::default().engine(self.engine.into())
+    }
+
+    /// A record of `kind` with this message's caller, time and instruction limit.
+    fn record(&self, kind: Kind) -> anyhow::Result<Record> {
+        let mut record = Record::new(kind);
+        if let Some(text) = &self.caller {
+            let p = candid::Principal::from_text(text)
+                .map_err(|e| anyhow::anyhow!("invalid --caller principal `{text}`: {e}"))?;
+            record.caller = Some(Caller(p.as_slice().to_vec()));
         }
-        CanisterConfig::default()
-            .instruction_limits(limits)
-            .engine(self.engine.into())
+        record.time = self.time;
+        record.instruction_limit = self.instruction_limit;
+        Ok(record)
     }
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Install a canister module (.wasm, .wasm.gz or .wat) into a new state directory.
+    /// Install a canister module (.wasm, .wasm.gz or .wat) as a new canister of a state
+    /// directory (created if needed); the last line printed is the new canister's principal.
     Install {
         /// The module.
         wasm: PathBuf,
-        /// The state directory to create.
+        /// The state directory (created if it does not exist).
         #[arg(long)]
         state: PathBuf,
+        /// A name to call the canister by (`call --canister NAME`).
+        #[arg(long)]
+        name: Option<String>,
         /// Argument for `canister_init`, as Candid text.
         #[arg(long)]
         arg: Option<String>,
@@ -120,12 +128,16 @@ enum Command {
         #[command(flatten)]
         msg: MessageArgs,
     },
-    /// Call a method of an installed canister.
+    /// Call a method of an installed canister (or of the management canister, `aaaaa-aa`).
     Call {
-        /// The canister's state directory.
+        /// The state directory.
         dir: PathBuf,
         /// Method name.
         method: String,
+        /// The canister: its name or principal, or `aaaaa-aa` for the management canister.
+        /// Default: the directory's only canister.
+        #[arg(long)]
+        canister: Option<String>,
         /// Argument as Candid text; default `()`.
         candid: Option<String>,
         /// Call a query method (changes are discarded).
@@ -143,19 +155,35 @@ enum Command {
     },
     /// Upgrade a canister to a new module, keeping stable memory.
     Upgrade {
-        /// The canister's state directory.
+        /// The state directory.
         dir: PathBuf,
         /// The new module.
         wasm: PathBuf,
+        /// The canister (name or principal); default: the directory's only canister.
+        #[arg(long)]
+        canister: Option<String>,
         /// Argument for `canister_post_upgrade`, as Candid text.
         #[arg(long)]
         arg: Option<String>,
         #[command(flatten)]
         msg: MessageArgs,
     },
-    /// Show a canister's module hash, memory sizes and methods.
+    /// Advance the subnet's time and run heartbeats and due global timers (and every message
+    /// they cause).
+    Tick {
+        /// The state directory.
+        dir: PathBuf,
+        /// Seconds to advance.
+        #[arg(long, default_value_t = 1)]
+        seconds: u64,
+        /// The engine that runs the messages.
+        #[arg(long, value_enum, default_value = "wasmi")]
+        engine: EngineArg,
+    },
+    /// Show every canister (name, principal, module hash, sizes, methods) and the subnet's root
+    /// key.
     Info {
-        /// The canister's state directory.
+        /// The state directory.
         dir: PathBuf,
     },
     /// Instrument a module and write the result.
@@ -286,26 +314,18 @@ fn arg_bytes(text: Option<&str>) -> Result<Vec<u8>, Error> {
     encode_args(text.unwrap_or("()"))
 }
 
-fn message_input(args: &MessageArgs) -> anyhow::Result<MessageInput> {
-    let caller = match &args.caller {
-        Some(text) => Some(
-            candid::Principal::from_text(text)
-                .map_err(|e| anyhow::anyhow!("invalid --caller principal `{text}`: {e}"))?
-                .as_slice()
-                .to_vec(),
-        ),
-        None => None,
-    };
-    Ok(MessageInput {
-        caller,
-        time: args.time,
-    })
-}
-
-/// Prints the debug log and the reject, if any; returns the exit kind.
-fn report(outcome: &Outcome) -> Exit {
+/// Prints the debug output of a message and of every message it caused, and the reject, if
+/// any; returns the exit kind.
+fn report(outcome: &Outcome, done: Option<&Executed>) -> Exit {
     for line in &outcome.debug_log {
         eprintln!("[canister] {line}");
+    }
+    if let Some(o) = done.and_then(|d| d.record.outcome.as_ref()) {
+        for e in &o.executed {
+            for line in &e.debug {
+                eprintln!("[canister {}] {line}", e.canister.to_text());
+            }
+        }
     }
     match &outcome.result {
         Ok(_) => Exit::Reply,
@@ -316,36 +336,91 @@ fn report(outcome: &Outcome) -> Exit {
     }
 }
 
+/// The canister a command is for: `--canister` (a name or principal), or the only one.
+fn target(
+    subnet: &PersistentSubnet,
+    dir: &std::path::Path,
+    name: Option<&str>,
+) -> anyhow::Result<candid::Principal> {
+    match name {
+        Some(name) => subnet.resolve(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no canister `{name}` (canisters: {})",
+                dir.display(),
+                list(subnet)
+            )
+        }),
+        None => match subnet.subnet().canister_ids().as_slice() {
+            [only] => Ok(*only),
+            [] => Err(Error::State(crate::error::StateError::NoCanister {
+                path: dir.to_path_buf(),
+            })
+            .into()),
+            _ => Err(anyhow::anyhow!(
+                "{} holds several canisters: name one with --canister (canisters: {})",
+                dir.display(),
+                list(subnet)
+            )),
+        },
+    }
+}
+
+fn list(subnet: &PersistentSubnet) -> String {
+    subnet
+        .subnet()
+        .canister_ids()
+        .iter()
+        .map(|id| match subnet.name_of(*id) {
+            Some(name) => format!("{name} ({id})"),
+            None => id.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Install {
             wasm,
             state,
+            name,
             arg,
             stable,
             msg,
         } => {
             let module = crate::load::read_module(&wasm)?;
             let arg = arg_bytes(arg.as_deref())?;
-            let config = msg.config().stable_mode(stable.into());
-            let input = message_input(&msg)?;
-            let (canister, outcome) =
-                PersistentCanister::install(&state, module, &arg, config, &input)
-                    .with_context(|| wasm.display().to_string())?;
-            let exit = report(&outcome);
-            if let Some(c) = canister {
+            let mut record = msg.record(Kind::Install)?;
+            record.stable_mode = Some(stable.into());
+            record.name = name;
+            let created = !state.exists();
+            let mut subnet = PersistentSubnet::open_or_create(&state, msg.config())?;
+            let done = subnet.execute(record, &arg, Some(module));
+            if subnet.is_empty() {
+                // Nothing was committed: a directory this call created goes again.
+                drop(subnet);
+                if created {
+                    crate::state::lock::remove_lock_file(&state);
+                    let _ = std::fs::remove_dir(&state);
+                }
+            }
+            let done = done.with_context(|| wasm.display().to_string())?;
+            let exit = report(&done.applied.message, Some(&done));
+            if let Some(id) = done.applied.canister {
                 println!(
                     "installed {} (module sha256 {}) in {}",
                     wasm.display(),
-                    crate::state::sha256_hex(c.canister().wasm()),
+                    done.record.module.as_deref().unwrap_or_default(),
                     state.display()
                 );
+                println!("{id}");
             }
             Ok(exit)
         }
         Command::Call {
             dir,
             method,
+            canister,
             candid,
             query,
             output,
@@ -353,13 +428,22 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             msg,
         } => {
             let arg = arg_bytes(candid.as_deref())?;
-            let input = message_input(&msg)?;
-            let mut canister = PersistentCanister::open(&dir, msg.config())?;
-            let outcome = if query {
-                canister.query(&method, &arg, &input)?
-            } else {
-                canister.update(&method, &arg, &input)?
-            };
+            let mut subnet = PersistentSubnet::open(&dir, msg.config())?;
+            let id = target(&subnet, &dir, canister.as_deref())?;
+            if id == candid::Principal::management_canister() {
+                if query {
+                    anyhow::bail!(
+                        "the management canister has no query methods: call it without --query"
+                    );
+                }
+            } else if let Some(c) = subnet.subnet().canister(id) {
+                c.require_method(&method, query)?;
+            }
+            let mut record = msg.record(if query { Kind::Query } else { Kind::Update })?;
+            record.canister = Some(Caller(id.as_slice().to_vec()));
+            record.method = Some(method);
+            let done = subnet.execute(record, &arg, None)?;
+            let outcome = &done.applied.message;
             if let Ok(bytes) = &outcome.result {
                 match output {
                     OutputFormat::Candid => println!("{}", decode_reply(bytes)),
@@ -370,41 +454,114 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 eprintln!("instructions: {}", outcome.instructions);
                 eprintln!("dirty heap pages: {}", outcome.dirty.heap.len());
                 eprintln!("dirty stable pages: {}", outcome.dirty.stable.len());
+                if let Some(o) = &done.record.outcome
+                    && !o.executed.is_empty()
+                {
+                    let caused: u64 = o.executed.iter().map(|e| e.instructions).sum();
+                    eprintln!(
+                        "messages caused: {} ({caused} instructions)",
+                        o.executed.len()
+                    );
+                }
                 // The delta checkpoint after the message (a query writes nothing).
-                eprintln!(
-                    "pages written to disk: {}",
-                    canister.last_checkpoint().pages_written
-                );
+                eprintln!("pages written to disk: {}", done.commit.pages_written);
             }
-            Ok(report(&outcome))
+            Ok(report(outcome, Some(&done)))
         }
         Command::Upgrade {
             dir,
             wasm,
+            canister,
             arg,
             msg,
         } => {
             let module = crate::load::read_module(&wasm)?;
             let arg = arg_bytes(arg.as_deref())?;
-            let input = message_input(&msg)?;
-            let mut canister = PersistentCanister::open(&dir, msg.config())?;
-            let outcome = canister
-                .upgrade(module, &arg, &input)
+            let mut subnet = PersistentSubnet::open(&dir, msg.config())?;
+            let id = target(&subnet, &dir, canister.as_deref())?;
+            let mut record = msg.record(Kind::Upgrade)?;
+            record.canister = Some(Caller(id.as_slice().to_vec()));
+            let done = subnet
+                .execute(record, &arg, Some(module))
                 .with_context(|| wasm.display().to_string())?;
-            let exit = report(&outcome);
-            if outcome.result.is_ok() {
+            let exit = report(&done.applied.message, Some(&done));
+            if done.applied.message.result.is_ok() {
                 println!(
-                    "upgraded {} to {} (module sha256 {})",
+                    "upgraded {id} in {} to {} (module sha256 {})",
                     dir.display(),
                     wasm.display(),
-                    crate::state::sha256_hex(canister.canister().wasm())
+                    done.record.module.as_deref().unwrap_or_default()
                 );
             }
             Ok(exit)
         }
+        Command::Tick {
+            dir,
+            seconds,
+            engine,
+        } => {
+            let mut subnet =
+                PersistentSubnet::open(&dir, CanisterConfig::default().engine(engine.into()))?;
+            let mut record = Record::new(Kind::Tick);
+            record.seconds = Some(seconds);
+            let done = subnet.execute(record, &[], None)?;
+            let executed = done
+                .record
+                .outcome
+                .as_ref()
+                .map_or(&[][..], |o| &o.executed[..]);
+            report(&done.applied.message, Some(&done));
+            println!(
+                "advanced time by {seconds} s to {} ns; ran {} messages",
+                done.applied.time,
+                executed.len()
+            );
+            for e in executed {
+                let answer = match (&e.trapped, &e.reject) {
+                    (true, _) => " (trapped)".to_string(),
+                    (false, Some(r)) => format!(" (rejected: {})", r.message),
+                    _ => String::new(),
+                };
+                println!(
+                    "  {} ({} instructions){answer}",
+                    e.describe(),
+                    e.instructions
+                );
+            }
+            Ok(Exit::Reply)
+        }
         Command::Info { dir } => {
-            let canister = PersistentCanister::open(&dir, CanisterConfig::default())?;
-            print_info(canister.canister());
+            let subnet = PersistentSubnet::open(&dir, CanisterConfig::default())?;
+            let ids = subnet.subnet().canister_ids();
+            for (i, id) in ids.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                if let Some(name) = subnet.name_of(*id) {
+                    println!("name:          {name}");
+                }
+                match subnet.subnet().canister(*id) {
+                    Some(c) => print_info(c),
+                    None => {
+                        println!("canister id:   {id}");
+                        println!("module:        (empty)");
+                    }
+                }
+                if subnet.subnet().is_stopped(*id) == Some(true) {
+                    println!("status:        stopped");
+                }
+            }
+            println!();
+            println!("subnet id:     {}", subnet.subnet().subnet_id());
+            println!(
+                "root key:      {}",
+                hex::encode(subnet.subnet().root_key_der())
+            );
+            println!(
+                "subnet hash:   {}",
+                hex::encode(subnet.subnet().state_hash())
+            );
+            println!("time:          {} ns", subnet.subnet().time());
             Ok(Exit::Reply)
         }
         Command::Instrument {

@@ -60,6 +60,9 @@ pub enum Error {
     /// canister or the input).
     #[error("internal error: {0} (a bug in canister-vm)")]
     Internal(String),
+    /// A request that cannot be carried out as given (which canister, which method, why).
+    #[error("{0}")]
+    Input(String),
 }
 
 /// Problems with a canister state directory.

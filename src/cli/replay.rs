@@ -8,8 +8,8 @@ use clap::ValueEnum;
 use crate::replay::{
     DirState, Engine, FILE_NAME, Log, MODULES_DIR, Modules, Options, ReplayError, Replayer, Summary,
 };
-use crate::runtime::persistent::PersistentCanister;
-use crate::runtime::{Canister, CanisterConfig};
+use crate::runtime::CanisterConfig;
+use crate::runtime::persistent::PersistentSubnet;
 
 /// The engines `replay` can run on.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -109,10 +109,28 @@ fn replay(args: &ReplayArgs) -> Result<(), ReplayError> {
     let modules = Modules::dir(base.join(MODULES_DIR));
     let mut replayer = match &args.from {
         Some(dir) => {
-            let checkpoint = PersistentCanister::open(dir, CanisterConfig::default())?;
             let config = CanisterConfig::default().engine(args.engine.into());
-            let canister = Canister::from_state(checkpoint.canister().to_state(), config)?;
-            Replayer::from_checkpoint(log, modules, canister, options)?
+            let checkpoint = PersistentSubnet::open(dir, config)?;
+            let records = match checkpoint.log_position() {
+                Some(pos) => pos.records as usize,
+                // A format-2 directory: as many records as the canister's message counter
+                // counts (install, updates, upgrades), and the queries between them.
+                None => {
+                    let wanted = checkpoint
+                        .subnet()
+                        .canister(crate::runtime::subnet::canister_id(0))
+                        .map_or(0, |c| c.clock().messages);
+                    let mut seen = 0;
+                    log.records()
+                        .take_while(|r| {
+                            let take = seen < wanted;
+                            seen += u64::from(r.kind.ticks());
+                            take
+                        })
+                        .count()
+                }
+            };
+            Replayer::from_checkpoint(log, modules, checkpoint.into_subnet(), records, options)?
         }
         None => Replayer::new(log, modules, options),
     };

@@ -26,15 +26,17 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod apply;
 mod log;
 mod modules;
 mod record;
 mod recorder;
 mod replayer;
 
-pub use log::{Entry, FILE_NAME, Log, LogError, MODULES_DIR, append};
+pub use apply::{Applied, apply};
+pub use log::{Entry, FILE_NAME, Log, LogError, MODULES_DIR, append, to_line};
 pub use modules::{Modules, store as store_module};
-pub use record::{Caller, Kind, Record, RecordedOutcome, RecordedReject, ranges};
+pub use record::{Caller, ExecutedRecord, Kind, Record, RecordedOutcome, RecordedReject, ranges};
 pub use recorder::{Message, Recorder, capture, log_message, record_line};
 pub use replayer::{
     DirState, Divergence, FieldDiff, Options, Replayer, Summary, replay, replay_dir,

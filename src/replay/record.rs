@@ -21,6 +21,8 @@ pub enum Kind {
     Query,
     /// An upgrade to another module.
     Upgrade,
+    /// `canister-vm tick`: time advances and heartbeats and due global timers run.
+    Tick,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::Update => "update",
             Kind::Query => "query",
             Kind::Upgrade => "upgrade",
+            Kind::Tick => "tick",
         }
     }
 
@@ -52,7 +55,7 @@ impl Kind {
         let l = InstructionLimits::default();
         match self {
             Kind::Install | Kind::Upgrade => l.install,
-            Kind::Update => l.update,
+            Kind::Update | Kind::Tick => l.update,
             Kind::Query => l.query,
         }
     }
@@ -114,6 +117,17 @@ impl<'de> Deserialize<'de> for Caller {
 pub struct Record {
     /// The message kind.
     pub kind: Kind,
+    /// The canister the message is for (for an install: the canister it created; `aaaaa-aa`
+    /// for the management canister). Absent in records written before subnets (state format
+    /// 4), which are all for the first canister and replay with its single-canister semantics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canister: Option<Caller>,
+    /// The name an install gave its canister.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Seconds a tick advances the clock by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u64>,
     /// The method (update and query records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -160,6 +174,9 @@ impl Record {
     pub fn new(kind: Kind) -> Self {
         Record {
             kind,
+            canister: None,
+            name: None,
+            seconds: None,
             method: None,
             module: None,
             module_file: None,
@@ -177,6 +194,9 @@ impl Record {
 
     /// A one-line description: kind and method or module.
     pub fn describe(&self) -> String {
+        if self.kind == Kind::Tick {
+            return format!("tick of {} s", self.seconds.unwrap_or(1));
+        }
         match (&self.method, &self.module) {
             (Some(m), _) => format!("{} `{m}`", self.kind.name()),
             (None, Some(sha)) => format!("{} of module {}", self.kind.name(), short(sha)),
@@ -187,6 +207,11 @@ impl Record {
     /// Checks the fields that belong together; `Err` says what is wrong.
     pub fn check(&self) -> Result<(), String> {
         match self.kind {
+            Kind::Tick => {
+                if self.method.is_some() || self.module.is_some() || self.module_file.is_some() {
+                    return Err("a tick record has no method and no module".into());
+                }
+            }
             Kind::Update | Kind::Query => {
                 if self.method.is_none() {
                     return Err(format!("{} record needs `method`", self.kind.article()));
@@ -219,10 +244,22 @@ impl Record {
         if self.candid.is_some() && !self.arg.is_empty() {
             return Err("give the argument as `arg` or as `candid`, not both".into());
         }
+        if self.seconds.is_some() && self.kind != Kind::Tick {
+            return Err("`seconds` belongs to a tick record".into());
+        }
+        if self.name.is_some() && self.kind != Kind::Install {
+            return Err("`name` belongs to an install record".into());
+        }
         if let Some(o) = &self.outcome {
             o.check()?;
         }
         Ok(())
+    }
+
+    /// Whether the record runs on the subnet (records written since state format 4, and
+    /// ticks), rather than with the single-canister semantics of older records.
+    pub fn on_subnet(&self) -> bool {
+        self.canister.is_some() || self.kind == Kind::Tick
     }
 
     /// The instruction limits to run this record with: the IC defaults, with this kind's
@@ -232,7 +269,7 @@ impl Record {
         if let Some(n) = self.instruction_limit {
             match self.kind {
                 Kind::Install | Kind::Upgrade => limits.install = n,
-                Kind::Update => limits.update = n,
+                Kind::Update | Kind::Tick => limits.update = n,
                 Kind::Query => limits.query = n,
             }
         }
@@ -291,6 +328,92 @@ pub struct RecordedOutcome {
     /// globals and certified data only). Replay compares with the same kind.
     #[serde(default = "hash_format_2")]
     pub hash_format: u32,
+    /// Every further message the record caused on the subnet, in execution order (callbacks,
+    /// calls to other canisters, management calls, heartbeats, timers); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executed: Vec<ExecutedRecord>,
+    /// The subnet's state hash after the record (`Subnet::state_hash`; subnet records only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_hash: Option<String>,
+}
+
+/// One further message a subnet record caused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutedRecord {
+    /// The canister that ran it.
+    pub canister: Caller,
+    /// `request`, `reply_callback`, `reject_callback`, `heartbeat`, `global_timer` or
+    /// `management`.
+    pub kind: crate::runtime::subnet::MessageKind,
+    /// The method (of the request, or of the call whose response the callback handles).
+    pub method: String,
+    /// The caller of its call context.
+    pub caller: Caller,
+    /// Instructions executed (with its cleanup callback).
+    pub instructions: u64,
+    /// It trapped and was rolled back.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trapped: bool,
+    /// A cleanup callback ran after the trap.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleanup: bool,
+    /// The reply it answered its call context with (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_option")]
+    pub reply: Option<Vec<u8>>,
+    /// The reject it answered its call context with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reject: Option<RecordedReject>,
+    /// 4 KiB heap pages it wrote, as inclusive ranges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirty_heap: Vec<[u64; 2]>,
+    /// 4 KiB stable pages it wrote, as inclusive ranges.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dirty_stable: Vec<[u64; 2]>,
+    /// Lines it printed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub debug: Vec<String>,
+}
+
+impl ExecutedRecord {
+    /// The recorded form of a message the subnet executed.
+    pub fn new(e: &crate::runtime::subnet::Executed) -> Self {
+        let (reply, reject) = match &e.response {
+            None => (None, None),
+            Some(Ok(bytes)) => (Some(bytes.clone()), None),
+            Some(Err(r)) => (
+                None,
+                Some(RecordedReject {
+                    code: r.code as u8,
+                    message: r.message.clone(),
+                }),
+            ),
+        };
+        ExecutedRecord {
+            canister: Caller(e.canister.as_slice().to_vec()),
+            kind: e.kind,
+            method: e.method.clone(),
+            caller: Caller(e.caller.as_slice().to_vec()),
+            instructions: e.instructions,
+            trapped: e.trapped,
+            cleanup: e.cleanup,
+            reply,
+            reject,
+            dirty_heap: ranges(&e.dirty.heap),
+            dirty_stable: ranges(&e.dirty.stable),
+            debug: e.debug_log.clone(),
+        }
+    }
+
+    /// A one-line description: kind, canister and method.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} `{}` on {}",
+            self.kind.name(),
+            self.method,
+            self.canister.to_text()
+        )
+    }
 }
 
 /// The `hash_format` of the records written now: the state hash of state format 3.
@@ -324,6 +447,8 @@ impl RecordedOutcome {
             messages,
             state_hash,
             hash_format: HASH_FORMAT,
+            executed: Vec::new(),
+            subnet_hash: None,
         }
     }
 
@@ -407,6 +532,8 @@ mod tests {
             messages: 2,
             state_hash: "ab".into(),
             hash_format: HASH_FORMAT,
+            executed: Vec::new(),
+            subnet_hash: None,
         });
         let line = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);

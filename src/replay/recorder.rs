@@ -78,7 +78,7 @@ pub fn capture(message: &Message<'_>, canister: &Canister, outcome: &Outcome) ->
     let limits = config.get_instruction_limits();
     let limit = match kind {
         Kind::Install | Kind::Upgrade => limits.install,
-        Kind::Update => limits.update,
+        Kind::Update | Kind::Tick => limits.update,
         Kind::Query => limits.query,
     };
     let mut record = Record::new(kind);

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::log::{Entry, FILE_NAME, Log, MODULES_DIR};
 use super::modules::Modules;
-use super::record::{Caller, HASH_FORMAT, Kind, Record, RecordedOutcome};
+use super::record::{Caller, ExecutedRecord, HASH_FORMAT, Kind, Record, RecordedOutcome};
 use super::{Engine, ReplayError};
-use crate::runtime::persistent::PersistentCanister;
+use crate::runtime::persistent::PersistentSubnet;
+use crate::runtime::subnet::{Subnet, canister_id};
 use crate::runtime::{Canister, CanisterConfig, MessageInput, Outcome};
 use crate::state::{ANONYMOUS, Clock, LogPosition};
 
@@ -40,6 +41,10 @@ pub struct Summary {
     pub queries: u64,
     /// Upgrade records executed.
     pub upgrades: u64,
+    /// Tick records executed.
+    pub ticks: u64,
+    /// Further messages the records caused on the subnet (callbacks, calls, timers, ...).
+    pub caused: u64,
     /// Executed records whose outcome is a reject.
     pub rejects: u64,
     /// Instructions executed, all records together.
@@ -50,8 +55,10 @@ pub struct Summary {
     pub dirty_stable_pages: u64,
     /// Outcomes filled in ([`Options::record`]).
     pub filled: u64,
-    /// The state hash at the end (hex), if a canister exists.
+    /// The first canister's state hash at the end (hex), if it exists.
     pub state_hash: Option<String>,
+    /// The subnet's state hash at the end (hex).
+    pub subnet_hash: String,
     /// Wall-clock time of the replay.
     pub wall: Duration,
     /// The completed log ([`Options::record`] only).
@@ -232,7 +239,48 @@ fn compare(expected: &RecordedOutcome, got: &RecordedOutcome) -> Vec<FieldDiff> 
             got.state_hash.clone(),
         );
     }
+    let (e, g) = (&expected.executed, &got.executed);
+    if let Some(i) = (0..e.len().max(g.len())).find(|&i| e.get(i) != g.get(i)) {
+        let describe = |x: Option<&ExecutedRecord>| match x {
+            None => "no message".to_string(),
+            Some(x) => describe_executed(x),
+        };
+        push(
+            "executed",
+            format!("message {} of the record: {}", i + 1, describe(e.get(i))),
+            describe(g.get(i)),
+        );
+    }
+    if let Some(expected) = &expected.subnet_hash
+        && Some(expected) != got.subnet_hash.as_ref()
+    {
+        push(
+            "subnet_hash",
+            expected.clone(),
+            got.subnet_hash.clone().unwrap_or_default(),
+        );
+    }
     diffs
+}
+
+/// A further message, with the fields replay compares.
+fn describe_executed(x: &ExecutedRecord) -> String {
+    let answer = match (&x.reply, &x.reject) {
+        (Some(b), _) => format!(", reply {}", hex_around(b, 0)),
+        (_, Some(r)) => format!(", {}", describe_reject(r)),
+        _ => String::new(),
+    };
+    format!(
+        "{} from {}: {} instructions{}{}, dirty heap {}, dirty stable {}{}",
+        x.describe(),
+        x.caller.to_text(),
+        x.instructions,
+        if x.trapped { ", trapped" } else { "" },
+        if x.cleanup { ", cleanup ran" } else { "" },
+        describe_ranges(&x.dirty_heap),
+        describe_ranges(&x.dirty_stable),
+        answer
+    )
 }
 
 /// Re-executes a log record by record (see the module docs of [`replay`](super)).
@@ -243,7 +291,7 @@ pub struct Replayer {
     entries: Vec<Entry>,
     modules: Modules,
     options: Options,
-    canister: Option<Canister>,
+    subnet: Subnet,
     next: usize,
     summary: Summary,
     completed: Vec<Record>,
@@ -253,11 +301,12 @@ pub struct Replayer {
 impl Replayer {
     /// A replay of `log` from its install record; modules come from `modules`.
     pub fn new(log: Log, modules: Modules, options: Options) -> Self {
+        let subnet = Subnet::new(CanisterConfig::default().engine(options.engine));
         Replayer {
             entries: log.entries,
             modules,
             options,
-            canister: None,
+            subnet,
             next: 0,
             summary: Summary::default(),
             completed: Vec::new(),
@@ -265,45 +314,52 @@ impl Replayer {
         }
     }
 
-    /// A replay of `log` that starts from `checkpoint`, a canister that already reflects a
-    /// prefix of the log: the records up to the checkpoint's message counter
-    /// ([`Clock::messages`]: install, updates and upgrades count, queries do not) are skipped,
-    /// and the checkpoint must have the state hash recorded after the last of them.
+    /// A replay of `log` that starts from `checkpoint`, a subnet that already reflects the
+    /// log's first `records` records (the log position of the checkpoint it was opened from):
+    /// those are skipped, and the checkpoint must have the state hash recorded after the last
+    /// of them (the subnet's, or for single-canister records the first canister's).
     pub fn from_checkpoint(
         log: Log,
         modules: Modules,
-        checkpoint: Canister,
+        checkpoint: Subnet,
+        records: usize,
         options: Options,
     ) -> Result<Self, ReplayError> {
-        let wanted = checkpoint.clock().messages;
         let mut replayer = Replayer::new(log, modules, options);
-        let mut seen = 0;
-        while seen < wanted {
-            let Some(entry) = replayer.entries.get(replayer.next) else {
-                return Err(ReplayError::Checkpoint(format!(
-                    "the checkpoint reflects {wanted} messages, the log only {seen}"
-                )));
-            };
-            if entry.record.kind.ticks() {
-                seen += 1;
-            }
-            replayer.completed.push(entry.record.clone());
-            replayer.next += 1;
+        if records > replayer.entries.len() {
+            return Err(ReplayError::Checkpoint(format!(
+                "the checkpoint reflects {records} records, the log has only {}",
+                replayer.entries.len()
+            )));
         }
-        if let Some(entry) = replayer.next.checked_sub(1).map(|i| &replayer.entries[i])
+        replayer.completed = replayer.entries[..records]
+            .iter()
+            .map(|e| e.record.clone())
+            .collect();
+        replayer.next = records;
+        if let Some(entry) = records.checked_sub(1).map(|i| &replayer.entries[i])
             && let Some(outcome) = &entry.record.outcome
         {
-            let got = hex::encode(hash_of(&checkpoint, outcome.hash_format));
-            if outcome.state_hash != got {
+            let (expected, got) = match &outcome.subnet_hash {
+                Some(h) => (h.clone(), hex::encode(checkpoint.state_hash())),
+                None => (
+                    outcome.state_hash.clone(),
+                    checkpoint
+                        .canister(canister_id(0))
+                        .map(|c| hex::encode(hash_of(c, outcome.hash_format)))
+                        .unwrap_or_default(),
+                ),
+            };
+            if expected != got {
                 return Err(ReplayError::Checkpoint(format!(
                     "the checkpoint's state hash {got} differs from the one recorded after \
-                     record {} (line {}, its message {wanted}): {}",
-                    replayer.next, entry.line, outcome.state_hash
+                     record {records} (line {}): {expected}",
+                    entry.line
                 )));
             }
         }
-        replayer.summary.skipped = replayer.next as u64;
-        replayer.canister = Some(checkpoint);
+        replayer.summary.skipped = records as u64;
+        replayer.subnet = checkpoint;
         Ok(replayer)
     }
 
@@ -322,9 +378,14 @@ impl Replayer {
         self.next
     }
 
-    /// The canister as replayed so far.
+    /// The first canister as replayed so far.
     pub fn canister(&self) -> Option<&Canister> {
-        self.canister.as_ref()
+        self.subnet.canister(canister_id(0))
+    }
+
+    /// The subnet as replayed so far.
+    pub fn subnet(&self) -> &Subnet {
+        &self.subnet
     }
 
     /// Executes the next record and compares (or, recording, fills in) its outcome. Returns
@@ -354,8 +415,11 @@ impl Replayer {
         };
         let wasm = match record.kind {
             Kind::Install | Kind::Upgrade => Some(self.module(&mut record).map_err(&fail)?),
-            Kind::Update | Kind::Query => None,
+            Kind::Update | Kind::Query | Kind::Tick => None,
         };
+        if record.on_subnet() {
+            return self.step_subnet(number, entry.line, record, arg, wasm);
+        }
         let caller = record.caller.clone().unwrap_or_else(Caller::anonymous);
         let input = MessageInput {
             caller: Some(caller.0.clone()),
@@ -390,7 +454,7 @@ impl Replayer {
             .outcome
             .as_ref()
             .map_or(HASH_FORMAT, |o| o.hash_format);
-        let (messages, state_hash) = match &self.canister {
+        let (messages, state_hash) = match self.subnet.canister(canister_id(0)) {
             Some(c) => (c.clock().messages, hex::encode(hash_of(c, format))),
             None => (0, String::new()),
         };
@@ -425,14 +489,99 @@ impl Replayer {
         Ok(true)
     }
 
+    /// Executes a subnet record ([`Record::on_subnet`]) through [`super::apply`], the path
+    /// the CLI ran it on, and compares its outcome.
+    fn step_subnet(
+        &mut self,
+        number: usize,
+        line: usize,
+        mut record: Record,
+        arg: Vec<u8>,
+        wasm: Option<Vec<u8>>,
+    ) -> Result<bool, ReplayError> {
+        let fail = |why: String| ReplayError::Record {
+            record: number,
+            line,
+            why,
+        };
+        let applied = super::apply::apply(&mut self.subnet, &record, &arg, wasm).map_err(fail)?;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                return Err(match &record.outcome {
+                    Some(_) => ReplayError::Diverged(Box::new(Divergence {
+                        record: number,
+                        line,
+                        message: record.describe(),
+                        diffs: vec![FieldDiff {
+                            field: "outcome",
+                            expected: "an outcome".into(),
+                            got: format!("error: {e}"),
+                        }],
+                    })),
+                    None => fail(e.to_string()),
+                });
+            }
+        };
+        let mut diffs = match &record.outcome {
+            Some(expected) => compare(expected, &applied.outcome),
+            None => {
+                self.summary.filled += 1;
+                Vec::new()
+            }
+        };
+        if record.kind == Kind::Install
+            && let Some(expected) = &record.canister
+            && applied.canister.map(|p| p.as_slice().to_vec()) != Some(expected.0.clone())
+            && applied.outcome.reject.is_none()
+        {
+            diffs.insert(
+                0,
+                FieldDiff {
+                    field: "canister",
+                    expected: expected.to_text(),
+                    got: applied.canister.map_or("none".into(), |p| p.to_text()),
+                },
+            );
+        }
+        if !diffs.is_empty() {
+            return Err(ReplayError::Diverged(Box::new(Divergence {
+                record: number,
+                line,
+                message: record.describe(),
+                diffs,
+            })));
+        }
+        self.count(record.kind, &applied.outcome);
+        if self.options.record {
+            if record.caller.is_none() {
+                record.caller = Some(Caller::anonymous());
+            }
+            record.time = Some(applied.time);
+            if record.kind == Kind::Install {
+                record.stable_mode = Some(record.stable_mode.unwrap_or_default());
+                if let Some(id) = applied.canister {
+                    record.canister = Some(Caller(id.as_slice().to_vec()));
+                }
+            }
+            record.arg = arg;
+            record.candid = None;
+            record.outcome = Some(applied.outcome);
+            self.completed.push(record);
+        }
+        Ok(true)
+    }
+
     fn count(&mut self, kind: Kind, got: &RecordedOutcome) {
         let s = &mut self.summary;
         s.messages += 1;
+        s.caused += got.executed.len() as u64;
         match kind {
             Kind::Install => s.installs += 1,
             Kind::Update => s.updates += 1,
             Kind::Query => s.queries += 1,
             Kind::Upgrade => s.upgrades += 1,
+            Kind::Tick => s.ticks += 1,
         }
         s.rejects += u64::from(got.reject.is_some());
         s.instructions += got.instructions;
@@ -476,6 +625,8 @@ impl Replayer {
         .instruction_limits(record.limits())
     }
 
+    /// Executes a record written before subnets (single-canister semantics) on the first
+    /// canister.
     fn execute(
         &mut self,
         record: &Record,
@@ -483,16 +634,17 @@ impl Replayer {
         wasm: Option<Vec<u8>>,
         input: &MessageInput,
     ) -> Result<(Outcome, u64), Exec> {
+        let first = canister_id(0);
         let method = record.method.as_deref().unwrap_or_default();
         if record.kind == Kind::Install {
-            if self.canister.is_some() {
+            if self.subnet.system_state(first).is_some() {
                 return Err(Exec::Input(
                     "a second install record: the canister is already installed".into(),
                 ));
             }
-            let base = CanisterConfig::default()
-                .engine(self.options.engine)
-                .stable_mode(record.stable_mode.unwrap_or_default());
+            let base = self
+                .subnet
+                .canister_config(record.stable_mode.unwrap_or_default());
             let config = Self::config(record, base);
             let controller = input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec());
             let wasm = wasm.unwrap_or_default();
@@ -511,13 +663,15 @@ impl Replayer {
                     let outcome = canister.init(arg, input).map_err(Exec::Runtime)?;
                     let time = canister.clock().last_time;
                     if outcome.result.is_ok() {
-                        self.canister = Some(canister);
+                        let system = canister.system().clone();
+                        self.subnet.adopt(first, system, Some(canister), false);
+                        self.sync_counters(time);
                     }
                     Ok((outcome, time))
                 }
             };
         }
-        let Some(canister) = self.canister.as_mut() else {
+        let Some(canister) = self.subnet.canister_for_update(first) else {
             return Err(Exec::Input(
                 "no canister: the log must start with a successful install".into(),
             ));
@@ -536,19 +690,36 @@ impl Replayer {
             Kind::Query => {
                 let time = input.time.unwrap_or(canister.clock().last_time);
                 let outcome = canister.query(method, arg, input).map_err(Exec::Runtime)?;
+                canister.set_instruction_limits(Default::default());
                 return Ok((outcome, time));
             }
             Kind::Upgrade => canister.upgrade(wasm.unwrap_or_default(), arg, input),
-            Kind::Install => unreachable!("handled above"),
+            Kind::Install | Kind::Tick => unreachable!("handled above"),
         }
         .map_err(Exec::Runtime)?;
-        Ok((outcome, canister.clock().last_time))
+        canister.set_instruction_limits(Default::default());
+        let time = canister.clock().last_time;
+        self.sync_counters(time);
+        Ok((outcome, time))
+    }
+
+    /// After a single-canister record: the subnet's clock follows the canister's, and the
+    /// first canister id is taken (as when a single-canister directory opens as a subnet).
+    fn sync_counters(&mut self, time: u64) {
+        let mut counters = self.subnet.counters();
+        counters.time = time;
+        counters.next_canister = counters.next_canister.max(1);
+        self.subnet.set_counters(counters);
     }
 
     /// The summary, once [`Replayer::step`] returned `Ok(false)`.
     pub fn finish(mut self) -> Summary {
         self.summary.wall = self.started.elapsed();
-        self.summary.state_hash = self.canister.as_ref().map(|c| hex::encode(c.state_hash()));
+        self.summary.state_hash = self
+            .subnet
+            .canister(canister_id(0))
+            .map(|c| hex::encode(c.state_hash()));
+        self.summary.subnet_hash = hex::encode(self.subnet.state_hash());
         if self.options.record {
             self.summary.log = Some(Log::from_records(self.completed));
         }
@@ -590,22 +761,26 @@ pub fn replay(log: Log, modules: Modules, options: Options) -> Result<Summary, R
 #[derive(Debug)]
 pub struct DirState {
     dir: PathBuf,
-    /// The messages the state reflects ([`Clock::messages`]).
+    /// The messages the first canister's state reflects ([`Clock::messages`]).
     pub messages: u64,
-    /// The state hash (hex).
+    /// The first canister's state hash (hex; empty without one).
     pub state_hash: String,
-    /// Where the log stood at the live checkpoint (format 3 directories).
+    /// The subnet's state hash (hex).
+    pub subnet_hash: String,
+    /// The directory is a subnet directory (state format 4), not a single-canister one.
+    pub is_subnet: bool,
+    /// Where the log stood at the live checkpoint (format 3 and 4 directories).
     log: Option<LogPosition>,
     /// The directory stays locked while its log is read and replayed.
-    _open: PersistentCanister,
+    open: PersistentSubnet,
 }
 
 impl DirState {
-    /// Opens the canister in `dir` (holding the directory's lock until dropped) and reads its
-    /// log, checked against the live checkpoint: length, line count and hash chain up to the
-    /// checkpoint's record.
+    /// Opens the subnet in `dir` (holding the directory's lock until dropped) and reads its
+    /// log, checked against the live commit: length, line count and hash chain up to the
+    /// commit's record.
     pub fn read(dir: &Path) -> Result<(DirState, Log), ReplayError> {
-        let stored = PersistentCanister::open(dir, CanisterConfig::default())?;
+        let stored = PersistentSubnet::open(dir, CanisterConfig::default())?;
         let path = dir.join(FILE_NAME);
         let bytes = std::fs::read(&path).map_err(|source| crate::Error::Io {
             path: path.clone(),
@@ -621,20 +796,32 @@ impl DirState {
             })?;
         }
         let parsed = Log::parse(&bytes, &path)?;
+        let first = stored.subnet().canister(canister_id(0));
         let state = DirState {
             dir: dir.to_path_buf(),
-            messages: stored.canister().clock().messages,
-            state_hash: hex::encode(stored.canister().state_hash()),
+            messages: first.map_or(0, |c| c.clock().messages),
+            state_hash: first.map_or(String::new(), |c| hex::encode(c.state_hash())),
+            subnet_hash: hex::encode(stored.subnet().state_hash()),
+            is_subnet: stored.format() == crate::state::subnet_dir::SUBNET_FORMAT,
             log,
-            _open: stored,
+            open: stored,
         };
         Ok((state, parsed))
     }
 
+    /// The subnet as opened (a replay `--from` this directory starts from a copy of it).
+    pub fn subnet(&self) -> &PersistentSubnet {
+        &self.open
+    }
+
     /// Checks that `log` records as many messages as the state reflects. In a format-2
     /// directory a crash between a commit and its log append lost the last record; in format 3
-    /// the checkpoint holds its record, so a difference means the log was changed.
+    /// and 4 the checkpoint holds its record, so a difference means the log was changed.
     pub fn check_log(&self, log: &Log) -> Result<(), ReplayError> {
+        if self.is_subnet {
+            // The commit's record position was checked against the log's bytes already.
+            return Ok(());
+        }
         let logged = log.records().filter(|r| r.kind.ticks()).count() as u64;
         if logged == self.messages {
             return Ok(());
@@ -656,14 +843,22 @@ impl DirState {
 
     /// Checks that the replay ended in this state.
     pub fn check_summary(&self, summary: &Summary) -> Result<(), ReplayError> {
-        if summary.state_hash.as_deref() == Some(self.state_hash.as_str()) {
+        let (got, expected) = if self.is_subnet {
+            (
+                Some(summary.subnet_hash.as_str()),
+                self.subnet_hash.as_str(),
+            )
+        } else {
+            (summary.state_hash.as_deref(), self.state_hash.as_str())
+        };
+        if got == Some(expected) {
             return Ok(());
         }
         Err(ReplayError::Directory(format!(
             "{}: the replayed state hash {} differs from the directory's {}",
             self.dir.display(),
-            summary.state_hash.as_deref().unwrap_or("(none)"),
-            self.state_hash
+            got.unwrap_or("(none)"),
+            expected
         )))
     }
 }
@@ -693,6 +888,7 @@ pub fn replay_dir(
 mod tests {
     use super::*;
     use crate::runtime::InstructionLimits;
+    use crate::runtime::persistent::PersistentCanister;
 
     const NO_ARG: &[u8] = b"DIDL\0\0";
 
@@ -764,9 +960,13 @@ mod tests {
         let (log, modules) = recorder.into_log();
         let full = replay(log.clone(), modules.clone(), Options::default()).unwrap();
 
-        let canister = Canister::from_state(checkpoint, CanisterConfig::default()).unwrap();
+        let mut subnet = Subnet::new(CanisterConfig::default());
+        let config = subnet.canister_config(checkpoint.stable_mode);
+        let system = checkpoint.system.clone();
+        let canister = Canister::from_state(checkpoint, config).unwrap();
+        subnet.adopt(canister_id(0), system, Some(canister), false);
         let mut from =
-            Replayer::from_checkpoint(log, modules, canister, Options::default()).unwrap();
+            Replayer::from_checkpoint(log, modules, subnet, 2, Options::default()).unwrap();
         // Install and the first update are skipped; the query after them is re-executed.
         assert_eq!(from.position(), 2);
         while from.step().unwrap() {}

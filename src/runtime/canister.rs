@@ -260,6 +260,14 @@ pub struct Methods {
 }
 
 impl Methods {
+    /// Whether `method` is an update or a query method.
+    pub fn has(&self, method: &str) -> bool {
+        self.updates
+            .iter()
+            .chain(&self.queries)
+            .any(|m| m == method)
+    }
+
     fn of(exports: &[String]) -> Self {
         let mut m = Methods::default();
         for name in exports {
@@ -1521,6 +1529,31 @@ impl Canister {
         let mut outcome = self.run(&export, ctx);
         self.finish(mark, false, &mut outcome)?;
         Ok(outcome)
+    }
+
+    /// Checks that `method` exists as a query method (`query`) or as an update or query method
+    /// (replicated): the error names the methods there are.
+    pub fn require_method(&self, method: &str, query: bool) -> Result<(), Error> {
+        if query {
+            if self.methods.queries.iter().any(|m| m == method) {
+                return Ok(());
+            }
+            let hint = if self.methods.updates.iter().any(|m| m == method) {
+                format!(" (`{method}` is an update method: call it without --query)")
+            } else {
+                String::new()
+            };
+            return Err(Error::MethodNotFound {
+                method: method.to_string(),
+                kind: "query",
+                hint,
+            });
+        }
+        if self.methods.has(method) {
+            Ok(())
+        } else {
+            Err(self.not_found(method, "update"))
+        }
     }
 
     fn not_found(&self, method: &str, kind: &'static str) -> Error {

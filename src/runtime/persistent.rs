@@ -5,13 +5,21 @@
 //! drop: a second process that opens the directory meanwhile waits, printing one line on
 //! stderr (`waiting for <dir>: another canister-vm process holds it`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use candid::Principal;
+
 use super::canister::{Canister, CanisterConfig, MessageInput, Outcome};
+use super::subnet::{Counters, Subnet, Unsaved, canister_id};
 use crate::error::{Error, StateError};
-use crate::replay::Message;
+use crate::replay::{Applied, Caller, Kind, Message, Record};
+use crate::state::subnet_dir::{
+    CanisterEntry, CodeRef, SUBNET_FORMAT, SubnetCommit, SubnetCommitStats, canister_dir_name,
+};
 use crate::state::{
     ANONYMOUS, Changed, Checkpoint, CheckpointStats, DirLock, FORMAT_2, LogPosition, StateDir,
+    SubnetDir, SubnetFacts, SystemState,
 };
 
 /// A [`Canister`] backed by a [`StateDir`].
@@ -143,6 +151,13 @@ impl PersistentCanister {
     pub fn open(dir: &Path, config: CanisterConfig) -> Result<PersistentCanister, Error> {
         let dir = StateDir::new(dir);
         let lock = dir.lock(&mut waiting(dir.path()))?;
+        if SubnetDir::new(dir.path()).is_subnet() {
+            return Err(Error::Input(format!(
+                "{}: a subnet directory (state format {SUBNET_FORMAT}); open it as a \
+                 PersistentSubnet",
+                dir.path().display()
+            )));
+        }
         let loaded = dir.load_checked()?;
         let (number, expected, format, log) =
             (loaded.number, loaded.state_hash, loaded.format, loaded.log);
@@ -256,5 +271,374 @@ impl PersistentCanister {
         )?;
         self.log = self.last_checkpoint.log;
         Ok(outcome)
+    }
+}
+
+/// A [`Subnet`] backed by a [`SubnetDir`]: every message that changes it is committed, with
+/// its log record, before its outcome is returned (see [`crate::state::subnet_dir`]).
+///
+/// Every message goes through [`PersistentSubnet::execute`] as a [`Record`] of its inputs; the
+/// record is executed by [`crate::replay::apply`] — the same code a replay runs it with — and
+/// committed with its outcome. Holds the directory's lock from open to drop.
+#[derive(Debug)]
+pub struct PersistentSubnet {
+    dir: SubnetDir,
+    subnet: Subnet,
+    /// Names and canister directories by canister.
+    meta: BTreeMap<Principal, Meta>,
+    format: u32,
+    log: Option<LogPosition>,
+    last_commit: SubnetCommitStats,
+    _lock: DirLock,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Meta {
+    name: Option<String>,
+    /// The canister directory and its live checkpoint, once it has code.
+    code: Option<CodeRef>,
+}
+
+/// What [`PersistentSubnet::execute`] did.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    /// The record as logged (inputs completed, outcome filled in).
+    pub record: Record,
+    /// The message's own outcome and the canister it was for.
+    pub applied: Applied,
+    /// What the commit wrote (all zero for a query, or a message that changed nothing).
+    pub commit: SubnetCommitStats,
+}
+
+impl PersistentSubnet {
+    /// Opens the subnet in `dir` (a subnet directory, or a single-canister one), repairing an
+    /// interrupted commit first, and checks that every canister it rebuilt has the state hash
+    /// its checkpoint recorded. Waits for another process that holds the directory.
+    pub fn open(path: &Path, config: CanisterConfig) -> Result<PersistentSubnet, Error> {
+        let dir = SubnetDir::new(path);
+        let lock = StateDir::new(path).lock(&mut waiting(path))?;
+        let opened = dir.open()?;
+        let seed = opened
+            .facts
+            .seed
+            .clone()
+            .unwrap_or_else(|| crate::certification::DEFAULT_SEED.to_vec());
+        let mut subnet = Subnet::with_seed(config, &seed);
+        subnet.set_counters(Counters {
+            time: opened.facts.time,
+            next_canister: opened.facts.next_canister,
+            raw_rand_calls: opened.facts.raw_rand_calls,
+        });
+        let mut meta = BTreeMap::new();
+        for c in opened.canisters {
+            let id = Principal::from_text(&c.entry.id).map_err(|e| {
+                Error::State(StateError::Corrupt {
+                    path: path.to_path_buf(),
+                    why: format!("canister id `{}`: {e}", c.entry.id),
+                })
+            })?;
+            let state = match c.loaded {
+                None => None,
+                Some(loaded) => {
+                    let (expected, format) = (loaded.state_hash, loaded.format);
+                    let number = loaded.number;
+                    let system = loaded.state.system.clone();
+                    let config = subnet.canister_config(loaded.state.stable_mode);
+                    let canister =
+                        Canister::from_sparse_state(loaded.state, &loaded.nonzero, config)?;
+                    let got = if format == FORMAT_2 {
+                        canister.memory_hash()
+                    } else {
+                        canister.state_hash()
+                    };
+                    if got != expected {
+                        let dir = c.entry.code.as_ref().map_or(".", |code| code.dir.as_str());
+                        return Err(Error::State(StateError::Corrupt {
+                            path: path.join(dir).join(format!("checkpoint-{number}.json")),
+                            why: format!(
+                                "the state rebuilt from it and the page files hashes to {}, \
+                                 the checkpoint recorded {}: a file of the state was changed",
+                                hex::encode(got),
+                                hex::encode(expected)
+                            ),
+                        }));
+                    }
+                    Some((system, canister))
+                }
+            };
+            let (system, canister) = match state {
+                Some((system, canister)) => (system, Some(canister)),
+                None => (
+                    c.entry.system.clone().unwrap_or_else(|| {
+                        let mut s = SystemState::new(Vec::new());
+                        s.canister_id = id.as_slice().to_vec();
+                        s
+                    }),
+                    None,
+                ),
+            };
+            subnet.adopt(id, system, canister, c.entry.stopped);
+            meta.insert(
+                id,
+                Meta {
+                    name: c.entry.name.clone(),
+                    code: c.entry.code.clone(),
+                },
+            );
+        }
+        Ok(PersistentSubnet {
+            dir,
+            subnet,
+            meta,
+            format: opened.format,
+            log: opened.log,
+            last_commit: SubnetCommitStats::default(),
+            _lock: lock,
+        })
+    }
+
+    /// Opens the subnet in `path`, or starts an empty one there (nothing is written until the
+    /// first message commits; a directory this call created is removed again if none does).
+    pub fn open_or_create(path: &Path, config: CanisterConfig) -> Result<PersistentSubnet, Error> {
+        let dir = SubnetDir::new(path);
+        if dir.exists() {
+            return Self::open(path, config);
+        }
+        let lock = StateDir::new(path).create_locked(&mut waiting(path))?;
+        Ok(PersistentSubnet {
+            dir,
+            subnet: Subnet::new(config),
+            meta: BTreeMap::new(),
+            format: SUBNET_FORMAT,
+            log: None,
+            last_commit: SubnetCommitStats::default(),
+            _lock: lock,
+        })
+    }
+
+    /// Whether anything is committed in the directory.
+    pub fn is_empty(&self) -> bool {
+        !self.dir.exists()
+    }
+
+    /// The running subnet.
+    pub fn subnet(&self) -> &Subnet {
+        &self.subnet
+    }
+
+    /// The subnet, without the directory (whose lock is released).
+    pub fn into_subnet(self) -> Subnet {
+        self.subnet
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &SubnetDir {
+        &self.dir
+    }
+
+    /// The directory's format when opened: [`SUBNET_FORMAT`], or 2 or 3 for a single-canister
+    /// directory (which becomes a subnet directory at its next commit).
+    pub fn format(&self) -> u32 {
+        self.format
+    }
+
+    /// Where the message log stood at the live commit.
+    pub fn log_position(&self) -> Option<LogPosition> {
+        self.log
+    }
+
+    /// What the last commit wrote.
+    pub fn last_commit(&self) -> SubnetCommitStats {
+        self.last_commit
+    }
+
+    /// The name canister `id` was installed with.
+    pub fn name_of(&self, id: Principal) -> Option<&str> {
+        self.meta.get(&id).and_then(|m| m.name.as_deref())
+    }
+
+    /// The canister called `name`, or with principal text `name`.
+    pub fn resolve(&self, name: &str) -> Option<Principal> {
+        if let Some((id, _)) = self
+            .meta
+            .iter()
+            .find(|(_, m)| m.name.as_deref() == Some(name))
+        {
+            return Some(*id);
+        }
+        Principal::from_text(name).ok().filter(|p| {
+            *p == Principal::management_canister() || self.subnet.system_state(*p).is_some()
+        })
+    }
+
+    /// Executes `record` (its inputs; `arg` is the argument and `wasm` the module of an
+    /// install or upgrade) on the subnet and commits the result with the completed record:
+    /// an install, update, upgrade or tick commits every canister it changed and the subnet's
+    /// counters as one unit; a query appends its record only. A failed install, or a message
+    /// that could not run (an invalid module), commits nothing.
+    pub fn execute(
+        &mut self,
+        mut record: Record,
+        arg: &[u8],
+        wasm: Option<Vec<u8>>,
+    ) -> Result<Executed, Error> {
+        if record.kind == Kind::Install
+            && let Some(name) = &record.name
+            && self
+                .meta
+                .values()
+                .any(|m| m.name.as_deref() == Some(name.as_str()))
+        {
+            return Err(Error::Input(format!(
+                "{}: a canister named `{name}` exists already",
+                self.dir.path().display()
+            )));
+        }
+        // The module is stored once the message ran (also when its hooks failed: the log
+        // names it); a module that is not valid, or a failed install, leaves nothing behind.
+        let module = wasm.clone();
+        if let Some(wasm) = &wasm {
+            record.module = Some(crate::state::sha256_hex(wasm));
+        }
+        record.arg = arg.to_vec();
+        record.caller.get_or_insert_with(Caller::anonymous);
+        let applied =
+            crate::replay::apply(&mut self.subnet, &record, arg, wasm).map_err(Error::Input)??;
+        let failed_install = record.kind == Kind::Install && applied.canister.is_none();
+        if let Some(module) = &module
+            && !failed_install
+        {
+            self.dir.write_module(module)?;
+        }
+        record.time = Some(applied.time);
+        if record.kind == Kind::Install {
+            record.stable_mode = Some(record.stable_mode.unwrap_or_default());
+            match applied.canister {
+                Some(id) => record.canister = Some(Caller(id.as_slice().to_vec())),
+                None => {
+                    record.outcome = Some(applied.outcome.clone());
+                    return Ok(Executed {
+                        record,
+                        applied,
+                        commit: SubnetCommitStats::default(),
+                    });
+                }
+            }
+        }
+        record.outcome = Some(applied.outcome.clone());
+        let line = crate::replay::to_line(&record);
+        let commit = if record.kind == Kind::Query && self.dir.exists() {
+            crate::replay::append(self.dir.path(), &record)?;
+            SubnetCommitStats::default()
+        } else {
+            if record.kind == Kind::Install
+                && let (Some(id), Some(name)) = (applied.canister, &record.name)
+            {
+                self.meta.entry(id).or_default().name = Some(name.clone());
+            }
+            self.commit(Some(&line))?
+        };
+        self.last_commit = commit;
+        Ok(Executed {
+            record,
+            applied,
+            commit,
+        })
+    }
+
+    /// Commits every canister changed since the last commit, the subnet's counters and
+    /// `record`.
+    fn commit(&mut self, record: Option<&str>) -> Result<SubnetCommitStats, Error> {
+        let unsaved: BTreeMap<Principal, Unsaved> =
+            self.subnet.take_unsaved().into_iter().collect();
+        let ids = self.subnet.canister_ids();
+        self.meta.retain(|id, _| ids.contains(id));
+        // The pages each changed canister wrote, as lists the checkpoints borrow.
+        let pages: BTreeMap<Principal, (Vec<u64>, Vec<u64>)> = unsaved
+            .iter()
+            .map(|(id, u)| {
+                (
+                    *id,
+                    (
+                        u.heap.iter().copied().collect(),
+                        u.stable.iter().copied().collect(),
+                    ),
+                )
+            })
+            .collect();
+        let mut entries = Vec::new();
+        let mut changed = Vec::new();
+        for id in &ids {
+            let meta = self.meta.entry(*id).or_default();
+            let text = id.to_text();
+            let canister = self.subnet.canister(*id);
+            if canister.is_none() {
+                meta.code = None;
+            }
+            let code = canister.map(|_| {
+                meta.code.clone().unwrap_or_else(|| CodeRef {
+                    dir: canister_dir_name(*id == canister_id(0), &text),
+                    checkpoint: 0,
+                })
+            });
+            if let (Some(c), Some(u)) = (canister, unsaved.get(id)) {
+                let (heap, stable) = &pages[id];
+                let change = if u.all || meta.code.is_none() {
+                    Changed::All
+                } else if u.heap_replaced {
+                    Changed::Upgrade { stable }
+                } else {
+                    Changed::Pages { heap, stable }
+                };
+                changed.push((
+                    entries.len(),
+                    Checkpoint {
+                        wasm: c.wasm(),
+                        stable_mode: c.config().get_stable_mode(),
+                        heap_type: c.heap_type(),
+                        heap: c.heap(),
+                        stable: c.stable(),
+                        globals: c.globals(),
+                        system: c.system(),
+                        clock: c.clock(),
+                        state_hash: c.state_hash(),
+                        changed: change,
+                        log_record: None,
+                    },
+                ));
+            }
+            entries.push(CanisterEntry {
+                id: text,
+                name: meta.name.clone(),
+                stopped: self.subnet.is_stopped(*id).unwrap_or(false),
+                system: match canister {
+                    None => self.subnet.system_state(*id).cloned(),
+                    Some(_) => None,
+                },
+                code,
+            });
+        }
+        let counters = self.subnet.counters();
+        let seed = self.subnet.seed();
+        let facts = SubnetFacts {
+            seed: (seed != crate::certification::DEFAULT_SEED).then(|| seed.to_vec()),
+            time: counters.time,
+            next_canister: counters.next_canister,
+            raw_rand_calls: counters.raw_rand_calls,
+        };
+        let (stats, committed) = self.dir.commit(SubnetCommit {
+            facts: &facts,
+            canisters: entries,
+            changed,
+            log_record: record,
+        })?;
+        for entry in committed {
+            if let Ok(id) = Principal::from_text(&entry.id) {
+                self.meta.entry(id).or_default().code = entry.code;
+            }
+        }
+        self.log = stats.log;
+        self.format = SUBNET_FORMAT;
+        Ok(stats)
     }
 }

@@ -26,18 +26,19 @@
 //! `rwlgt-iiaaa-aaaaa-aaaaa-cai` (as for a single canister), then `rrkah-fqaaa-aaaaa-aaaaq-cai`,
 //! `ryjl3-tyaaa-aaaaa-aaaba-cai`, ...
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use candid::Principal;
 
 use super::canister::{
-    Callbacks, Canister, CanisterConfig, Delivery, DeliveryKind, MessageInput, Reject, RejectCode,
-    SubnetInfo, did_not_reply,
+    Callbacks, Canister, CanisterConfig, Delivery, DeliveryKind, DirtyPages, InstructionLimits,
+    MessageInput, Outcome, Reject, RejectCode, SubnetInfo, did_not_reply,
 };
 use super::ic0::api::{EntryPoint, OutgoingCall};
 use super::management::{self as mgmt, Request as MgmtRequest};
 use crate::error::Error;
-use crate::state::SystemState;
+use crate::state::hash::Hash;
+use crate::state::{CanisterState, NonZeroPages, StableMode, SystemState};
 use ic_management_canister_types::{CanisterIdRecord, CanisterInstallMode, CanisterStatusType};
 
 /// One second in nanoseconds: how far an ingress update advances the clock by default.
@@ -110,7 +111,8 @@ enum Message {
 }
 
 /// What kind of message a [`Executed`] record is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// A request (ingress or inter-canister) to an update (or replicated query) method.
     Request,
@@ -126,12 +128,98 @@ pub enum MessageKind {
     Management,
 }
 
+impl MessageKind {
+    /// The name used in the message log.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::ReplyCallback => "reply callback",
+            MessageKind::RejectCallback => "reject callback",
+            MessageKind::Heartbeat => "heartbeat",
+            MessageKind::GlobalTimer => "global timer",
+            MessageKind::Management => "management call",
+        }
+    }
+}
+
 /// A canister of the subnet: its system state, its code (none while empty) and whether it runs.
 struct Slot {
     /// The system state while the canister is empty; with code, the canister holds its own.
     system: SystemState,
     canister: Option<Canister>,
     stopped: bool,
+    /// What changed since the persistent layer last saved the canister (`None`: nothing).
+    unsaved: Option<Unsaved>,
+}
+
+/// What changed in a canister since it was last saved ([`Subnet::take_unsaved`]): enough for a
+/// delta checkpoint of exactly the pages that differ.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unsaved {
+    /// The canister got new code (install, reinstall): every page is new.
+    pub all: bool,
+    /// The heap was replaced wholesale (an upgrade): it must be compared page by page.
+    pub heap_replaced: bool,
+    /// 4 KiB heap pages written by committed messages.
+    pub heap: BTreeSet<u64>,
+    /// 4 KiB stable memory pages written by committed messages (and upgrade hooks).
+    pub stable: BTreeSet<u64>,
+}
+
+impl Unsaved {
+    fn add(&mut self, dirty: &DirtyPages) {
+        self.heap.extend(dirty.heap.iter().copied());
+        self.stable.extend(dirty.stable.iter().copied());
+    }
+}
+
+/// Caller, time and instruction limit of a message from outside the subnet (an ingress
+/// message, or a call of the persistent layer on a user's behalf).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallOptions {
+    /// The caller.
+    pub caller: Principal,
+    /// The message's `ic0.time` (ns). Default: the subnet's clock plus one second for updates,
+    /// installs and upgrades (which move the clock there), the clock itself for queries.
+    pub time: Option<u64>,
+    /// The instruction limit of the target canister's messages of this kind while this call
+    /// runs; default the IC's ([`InstructionLimits`]).
+    pub instruction_limit: Option<u64>,
+}
+
+impl CallOptions {
+    /// `caller` with the default time and limit.
+    pub fn new(caller: Principal) -> Self {
+        CallOptions {
+            caller,
+            time: None,
+            instruction_limit: None,
+        }
+    }
+}
+
+/// A canister restored from a state directory ([`Subnet::restore_canister`]).
+#[derive(Debug, Clone)]
+pub struct RestoredCanister {
+    /// Its principal.
+    pub id: Principal,
+    /// Its system state (used while it is empty; with code, the state's own is used).
+    pub system: SystemState,
+    /// Its code and memories, with the pages known not to be zero; `None` while empty.
+    pub state: Option<(CanisterState, NonZeroPages)>,
+    /// Whether it is stopped.
+    pub stopped: bool,
+}
+
+/// The subnet's own counters, as a state directory stores them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// The clock (ns).
+    pub time: u64,
+    /// The number of the next canister id to allocate.
+    pub next_canister: u64,
+    /// `raw_rand` calls answered so far.
+    pub raw_rand_calls: u64,
 }
 
 impl Slot {
@@ -139,6 +227,7 @@ impl Slot {
         self.canister.as_ref().map_or(&self.system, |c| c.system())
     }
     fn system_mut(&mut self) -> &mut SystemState {
+        self.unsaved.get_or_insert_default();
         match &mut self.canister {
             Some(c) => c.system_mut(),
             None => &mut self.system,
@@ -167,6 +256,8 @@ pub struct Executed {
     pub response: Option<Result<Vec<u8>, Reject>>,
     /// Lines it printed with `ic0.debug_print`.
     pub debug_log: Vec<String>,
+    /// The 4 KiB pages it wrote (empty if it trapped, or did not commit).
+    pub dirty: DirtyPages,
 }
 
 /// A local subnet of canisters (see the module documentation).
@@ -214,7 +305,7 @@ impl Subnet {
             config: config.on_subnet(info),
             canisters: BTreeMap::new(),
             next_canister: 0,
-            time: 0,
+            time: crate::state::GENESIS_TIME_NS - crate::state::TIME_STEP_NS,
             queue: VecDeque::new(),
             contexts: BTreeMap::new(),
             calls: BTreeMap::new(),
@@ -268,29 +359,228 @@ impl Subnet {
         std::mem::take(&mut self.history)
     }
 
+    /// The seed the root key and `raw_rand` derive from.
+    pub fn seed(&self) -> &[u8] {
+        &self.seed
+    }
+
+    /// The subnet's counters (clock, next canister id, `raw_rand` calls).
+    pub fn counters(&self) -> Counters {
+        Counters {
+            time: self.time,
+            next_canister: self.next_canister,
+            raw_rand_calls: self.raw_rand_calls,
+        }
+    }
+
+    /// Sets the subnet's counters (restoring a saved subnet).
+    pub fn set_counters(&mut self, counters: Counters) {
+        self.time = counters.time;
+        self.next_canister = counters.next_canister;
+        self.raw_rand_calls = counters.raw_rand_calls;
+    }
+
+    /// The configuration a canister of this subnet runs with (its own stable mode).
+    pub fn canister_config(&self, stable_mode: StableMode) -> CanisterConfig {
+        self.config.clone().stable_mode(stable_mode)
+    }
+
+    /// Puts a saved canister back (replacing one with the same id). Its code is instantiated
+    /// with [`canister_config`](Self::canister_config); the canister counts as saved.
+    pub fn restore_canister(&mut self, restored: RestoredCanister) -> Result<(), Error> {
+        let RestoredCanister {
+            id,
+            system,
+            state,
+            stopped,
+        } = restored;
+        let canister = match state {
+            None => None,
+            Some((state, nonzero)) => {
+                let config = self.canister_config(state.stable_mode);
+                Some(Canister::from_sparse_state(state, &nonzero, config)?)
+            }
+        };
+        self.adopt(id, system, canister, stopped);
+        Ok(())
+    }
+
+    /// Puts `canister` (built with [`canister_config`](Self::canister_config)) in as canister
+    /// `id`; the canister counts as saved.
+    pub(crate) fn adopt(
+        &mut self,
+        id: Principal,
+        system: SystemState,
+        canister: Option<Canister>,
+        stopped: bool,
+    ) {
+        self.canisters.insert(
+            id,
+            Slot {
+                system,
+                canister,
+                stopped,
+                unsaved: None,
+            },
+        );
+    }
+
+    /// The canister `id`, mutably (the persistent layer and replay of old logs run messages
+    /// on it directly); marks it changed.
+    pub(crate) fn canister_for_update(&mut self, id: Principal) -> Option<&mut Canister> {
+        let slot = self.canisters.get_mut(&id)?;
+        slot.unsaved.get_or_insert_default();
+        slot.canister.as_mut()
+    }
+
+    /// Whether canister `id` is stopped (`None` if it does not exist).
+    pub fn is_stopped(&self, id: Principal) -> Option<bool> {
+        self.canisters.get(&id).map(|slot| slot.stopped)
+    }
+
+    /// The canisters changed since the last call, with what changed, in id order (the
+    /// persistent layer checkpoints exactly these; deleted canisters are not listed).
+    pub fn take_unsaved(&mut self) -> Vec<(Principal, Unsaved)> {
+        self.canisters
+            .iter_mut()
+            .filter_map(|(id, slot)| slot.unsaved.take().map(|u| (*id, u)))
+            .collect()
+    }
+
+    /// The state hash of the whole subnet: its counters and, per canister in id order, the
+    /// canister's state hash (its system state's, while empty) and whether it is stopped. Equal
+    /// histories give equal hashes on every engine and host.
+    pub fn state_hash(&self) -> Hash {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"canister-vm subnet\0");
+        h.update(self.time.to_le_bytes());
+        h.update(self.next_canister.to_le_bytes());
+        h.update(self.raw_rand_calls.to_le_bytes());
+        h.update((self.canisters.len() as u64).to_le_bytes());
+        for (id, slot) in &self.canisters {
+            h.update((id.as_slice().len() as u64).to_le_bytes());
+            h.update(id.as_slice());
+            h.update([u8::from(slot.stopped)]);
+            match &slot.canister {
+                Some(c) => {
+                    h.update([1]);
+                    h.update(c.state_hash());
+                }
+                None => {
+                    h.update([0]);
+                    let system = serde_json::to_vec(&slot.system).expect("system state serializes");
+                    h.update(Sha256::digest(&system));
+                }
+            }
+        }
+        h.finalize().into()
+    }
+
     /// Creates a canister with the next id, controlled by `controller`, installs `wasm` and
     /// runs `canister_init(arg)` (what `provisional_create_canister_with_cycles` and
     /// `install_code` do, in one step). A module that is not valid, or a trap of the start
-    /// function or of `canister_init`, is `Ok(Err(reject))` and leaves no canister (the id is
-    /// not reused).
+    /// function or of `canister_init`, is `Ok(Err(reject))` and changes nothing.
     pub fn install(
         &mut self,
         wasm: Vec<u8>,
         arg: &[u8],
         controller: Principal,
     ) -> Result<Result<Principal, Reject>, Error> {
+        match self.install_with(wasm, arg, &CallOptions::new(controller), None) {
+            Ok((Some(id), _)) => Ok(Ok(id)),
+            Ok((None, outcome)) => Ok(Err(outcome
+                .result
+                .err()
+                .unwrap_or_else(|| mgmt::error("the install failed".into())))),
+            Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Ok(Err(mgmt::error(
+                format!("the Wasm module is not valid: {e}"),
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`install`](Self::install) with the message's time and instruction limit, and the
+    /// canister's stable mode (default: the subnet's). Returns the new id (`None` if the start
+    /// function or `canister_init` trapped: then nothing changed) and the outcome of
+    /// `canister_init`; a module that is not valid is an error.
+    pub fn install_with(
+        &mut self,
+        wasm: Vec<u8>,
+        arg: &[u8],
+        options: &CallOptions,
+        stable_mode: Option<StableMode>,
+    ) -> Result<(Option<Principal>, Outcome), Error> {
+        let (before, next) = (self.time, self.next_canister);
         let id = self.create_empty(
-            vec![controller.as_slice().to_vec()],
+            vec![options.caller.as_slice().to_vec()],
             crate::state::DEFAULT_CYCLE_BALANCE,
         );
-        self.time = self.time.saturating_add(SECOND);
-        match self.install_code(id, CanisterInstallMode::Install, wasm, arg, controller)? {
-            Ok(()) => Ok(Ok(id)),
-            Err(reject) => {
+        self.time = options.time.unwrap_or(self.time.saturating_add(SECOND));
+        let installed = self.install_code(
+            id,
+            CanisterInstallMode::Install,
+            wasm,
+            arg,
+            options,
+            stable_mode,
+        );
+        match installed {
+            Ok(outcome) if outcome.result.is_ok() => Ok((Some(id), outcome)),
+            failed => {
                 self.canisters.remove(&id);
-                Ok(Err(reject))
+                self.time = before;
+                self.next_canister = next;
+                failed.map(|outcome| (None, outcome))
             }
         }
+    }
+
+    /// Upgrades canister `id` to `wasm` (`install_code` in upgrade mode by `options.caller`,
+    /// who must be a controller): the outcome of the hooks (a trap leaves the old code
+    /// running), or a reject that ran nothing. A module that is not valid is an error.
+    pub fn upgrade_with(
+        &mut self,
+        id: Principal,
+        wasm: Vec<u8>,
+        arg: &[u8],
+        options: &CallOptions,
+    ) -> Result<Outcome, Error> {
+        let refused = |reject: Reject| Outcome {
+            result: Err(reject),
+            instructions: 0,
+            debug_log: Vec::new(),
+            dirty: DirtyPages::default(),
+        };
+        let Some(slot) = self.canisters.get(&id) else {
+            return Ok(refused(not_found(id)));
+        };
+        let controllers = &slot.system().controllers;
+        if !controllers
+            .iter()
+            .any(|c| c.as_slice() == options.caller.as_slice())
+        {
+            return Ok(refused(mgmt::not_controller(
+                id,
+                controllers,
+                options.caller,
+            )));
+        }
+        let before = self.time;
+        self.time = options.time.unwrap_or(self.time.saturating_add(SECOND));
+        let upgraded = self.install_code(
+            id,
+            CanisterInstallMode::Upgrade(None),
+            wasm,
+            arg,
+            options,
+            None,
+        );
+        if upgraded.is_err() {
+            // Nothing ran (the module is not valid): nothing changes, not even the clock.
+            self.time = before;
+        }
+        upgraded
     }
 
     /// A new empty canister with the next id.
@@ -316,51 +606,79 @@ impl Subnet {
                 system,
                 canister: None,
                 stopped: false,
+                unsaved: Some(Unsaved::default()),
             },
         );
     }
 
-    /// `install_code` on canister `id` (which exists) by `caller` (a controller).
+    /// `install_code` on canister `id` (which exists) by `options.caller` (a controller), at
+    /// the subnet's time. The outcome's result is the reject when the mode does not fit the
+    /// canister or a hook traps; a module that is not valid is an error.
     fn install_code(
         &mut self,
         id: Principal,
         mode: CanisterInstallMode,
         wasm: Vec<u8>,
         arg: &[u8],
-        caller: Principal,
-    ) -> Result<Result<(), Reject>, Error> {
+        options: &CallOptions,
+        stable_mode: Option<StableMode>,
+    ) -> Result<Outcome, Error> {
         let input = MessageInput {
-            caller: Some(caller.as_slice().to_vec()),
+            caller: Some(options.caller.as_slice().to_vec()),
             time: Some(self.time),
         };
-        let config = self.config.clone();
+        let mut config = self.config.clone();
+        if let Some(mode) = stable_mode {
+            config = config.stable_mode(mode);
+        }
+        if let Some(n) = options.instruction_limit {
+            let limits = config.get_instruction_limits();
+            config = config.instruction_limits(InstructionLimits {
+                install: n,
+                ..limits
+            });
+        }
         let slot = self
             .canisters
             .get_mut(&id)
             .ok_or_else(|| Error::Internal(format!("install_code on missing canister {id}")))?;
-        let invalid = |e: Error| {
-            Ok(Err(mgmt::error(format!(
-                "Error from Canister {id}: the Wasm module is not valid: {e}"
-            ))))
+        let refused = |reject: Reject| {
+            Ok(Outcome {
+                result: Err(reject),
+                instructions: 0,
+                debug_log: Vec::new(),
+                dirty: DirtyPages::default(),
+            })
         };
         match (mode, slot.canister.is_some()) {
-            (CanisterInstallMode::Install, true) => Ok(Err(mgmt::error(format!(
+            (CanisterInstallMode::Install, true) => refused(mgmt::error(format!(
                 "Canister {id} cannot be installed because the canister is not empty. Try \
                  installing with mode='reinstall' instead."
-            )))),
-            (CanisterInstallMode::Upgrade(_), false) => Ok(Err(mgmt::error(format!(
+            ))),
+            (CanisterInstallMode::Upgrade(_), false) => refused(mgmt::error(format!(
                 "Error from Canister {id}: Attempted to upgrade a canister, but the canister \
                  contains no Wasm module."
-            )))),
+            ))),
             (CanisterInstallMode::Upgrade(_), true) => {
                 let Some(canister) = slot.canister.as_mut() else {
-                    return Ok(Err(mgmt::error(format!("canister {id} is empty"))));
+                    return refused(mgmt::error(format!("canister {id} is empty")));
                 };
-                match canister.upgrade(wasm, arg, &input) {
-                    Ok(outcome) => Ok(outcome.result.map(|_| ())),
-                    Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => invalid(e),
-                    Err(e) => Err(e),
+                let limits = canister.config().get_instruction_limits();
+                if let Some(n) = options.instruction_limit {
+                    canister.set_instruction_limits(InstructionLimits {
+                        install: n,
+                        ..limits
+                    });
                 }
+                let upgraded = canister.upgrade_tracked(wasm, arg, &input);
+                canister.set_instruction_limits(limits);
+                let (outcome, stable) = upgraded?;
+                let unsaved = slot.unsaved.get_or_insert_default();
+                if outcome.result.is_ok() {
+                    unsaved.heap_replaced = true;
+                    unsaved.stable.extend(stable);
+                }
+                Ok(outcome)
             }
             (CanisterInstallMode::Install | CanisterInstallMode::Reinstall, _) => {
                 let mut system = slot.system().clone();
@@ -369,19 +687,23 @@ impl Subnet {
                 }
                 system.certified_data.clear();
                 system.global_timer = 0;
-                let mut canister = match Canister::create_with(wasm, config, system.clone()) {
-                    Ok(Ok(canister)) => canister,
-                    Ok(Err(reject)) => return Ok(Err(reject)),
-                    Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => return invalid(e),
-                    Err(e) => return Err(e),
+                let mut canister = match Canister::create_with(wasm, config, system.clone())? {
+                    Ok(canister) => canister,
+                    Err(reject) => return refused(reject),
                 };
                 let outcome = canister.init(arg, &input)?;
-                if let Err(reject) = outcome.result {
-                    return Ok(Err(reject));
+                if outcome.result.is_err() {
+                    return Ok(outcome);
                 }
                 canister.system_mut().canister_version = system.canister_version + 1;
+                // The IC's default limits apply to the canister's later messages.
+                canister.set_instruction_limits(self.config.get_instruction_limits());
                 slot.canister = Some(canister);
-                Ok(Ok(()))
+                slot.unsaved = Some(Unsaved {
+                    all: true,
+                    ..Unsaved::default()
+                });
+                Ok(outcome)
             }
         }
     }
@@ -395,24 +717,86 @@ impl Subnet {
         arg: &[u8],
         caller: Principal,
     ) -> Result<Result<Vec<u8>, Reject>, Error> {
-        self.time = self.time.saturating_add(SECOND);
+        self.update_call_with(canister, method, arg, &CallOptions::new(caller))
+    }
+
+    /// [`update_call`](Self::update_call) with the message's time and instruction limit.
+    ///
+    /// A call the subnet refuses before it runs — to a canister that does not exist, is
+    /// stopped or empty, or has no such method (the IC's ingress checks) — is rejected without
+    /// changing anything, not even the clock.
+    pub fn update_call_with(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        options: &CallOptions,
+    ) -> Result<Result<Vec<u8>, Reject>, Error> {
+        if canister != Principal::management_canister() {
+            let refusal = match self.canisters.get_mut(&canister) {
+                None => Some(not_found(canister)),
+                Some(slot) => match runnable(canister, slot) {
+                    Err(reject) => Some(reject),
+                    Ok(c) if !c.methods().has(method) => Some(Reject {
+                        code: RejectCode::CanisterError,
+                        message: format!("Canister {canister} has no update method '{method}'"),
+                    }),
+                    Ok(_) => None,
+                },
+            };
+            if let Some(reject) = refusal {
+                return Ok(Err(reject));
+            }
+        }
+        self.time = options.time.unwrap_or(self.time.saturating_add(SECOND));
         let ingress = self.fresh_id();
         self.queue.push_back(Message::Request(Request {
             origin: Origin::Ingress(ingress),
-            caller,
+            caller: options.caller,
             callee: canister,
             method: method.to_string(),
             arg: arg.to_vec(),
             cycles: 0,
             deadline: 0,
         }));
-        self.run_queue()?;
+        let limits = self.override_limit(canister, options.instruction_limit, |l, n| l.update = n);
+        let ran = self.run_queue();
+        self.restore_limits(canister, limits);
+        ran?;
         self.ingress.remove(&ingress).ok_or_else(|| {
             Error::Internal(format!(
                 "the call context of ingress message {ingress} ({method} on {canister}) was \
                  never answered"
             ))
         })
+    }
+
+    /// Sets the instruction limit of `canister`'s messages (the kind `set` picks) to `limit`,
+    /// if given; returns the limits to restore.
+    fn override_limit(
+        &mut self,
+        canister: Principal,
+        limit: Option<u64>,
+        set: impl FnOnce(&mut InstructionLimits, u64),
+    ) -> Option<InstructionLimits> {
+        let n = limit?;
+        let c = self.canisters.get_mut(&canister)?.canister.as_mut()?;
+        let old = c.config().get_instruction_limits();
+        let mut new = old;
+        set(&mut new, n);
+        c.set_instruction_limits(new);
+        Some(old)
+    }
+
+    fn restore_limits(&mut self, canister: Principal, limits: Option<InstructionLimits>) {
+        if let Some(limits) = limits
+            && let Some(c) = self
+                .canisters
+                .get_mut(&canister)
+                .and_then(|s| s.canister.as_mut())
+        {
+            c.set_instruction_limits(limits);
+        }
     }
 
     /// A query call (non-replicated: its changes are discarded; it makes no calls).
@@ -423,20 +807,46 @@ impl Subnet {
         arg: &[u8],
         caller: Principal,
     ) -> Result<Result<Vec<u8>, Reject>, Error> {
+        Ok(self
+            .query_call_with(canister, method, arg, &CallOptions::new(caller))?
+            .result)
+    }
+
+    /// [`query_call`](Self::query_call) with the time it sees (default: the clock) and its
+    /// instruction limit; returns its whole outcome (instructions, debug output).
+    pub fn query_call_with(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        options: &CallOptions,
+    ) -> Result<Outcome, Error> {
+        let refused = |reject: Reject| Outcome {
+            result: Err(reject),
+            instructions: 0,
+            debug_log: Vec::new(),
+            dirty: DirtyPages::default(),
+        };
         let c = match self.canisters.get_mut(&canister) {
-            None => return Ok(Err(not_found(canister))),
+            None => return Ok(refused(not_found(canister))),
             Some(slot) => match runnable(canister, slot) {
                 Ok(c) => c,
-                Err(reject) => return Ok(Err(reject)),
+                Err(reject) => return Ok(refused(reject)),
             },
         };
         let input = MessageInput {
-            caller: Some(caller.as_slice().to_vec()),
-            time: Some(self.time),
+            caller: Some(options.caller.as_slice().to_vec()),
+            time: Some(options.time.unwrap_or(self.time)),
         };
-        match c.query(method, arg, &input) {
-            Ok(outcome) => Ok(outcome.result),
-            Err(Error::MethodNotFound { method, .. }) => Ok(Err(Reject {
+        let limits = c.config().get_instruction_limits();
+        if let Some(n) = options.instruction_limit {
+            c.set_instruction_limits(InstructionLimits { query: n, ..limits });
+        }
+        let outcome = c.query(method, arg, &input);
+        c.set_instruction_limits(limits);
+        match outcome {
+            Ok(outcome) => Ok(outcome),
+            Err(Error::MethodNotFound { method, .. }) => Ok(refused(Reject {
                 code: RejectCode::CanisterError,
                 message: format!("Canister {canister} has no query method '{method}'"),
             })),
@@ -568,6 +978,7 @@ impl Subnet {
                 cleanup: false,
                 response: Some(result.clone()),
                 debug_log: Vec::new(),
+                dirty: DirtyPages::default(),
             });
             self.answer(origin, result, refund);
             return Ok(());
@@ -759,14 +1170,23 @@ impl Subnet {
                 (unit, cycles)
             }
             MgmtRequest::InstallCode(args) => {
-                let result = self.install_code(
-                    args.canister_id,
+                let id = args.canister_id;
+                let installed = self.install_code(
+                    id,
                     args.mode,
                     args.wasm_module,
                     &args.arg,
-                    caller,
-                )?;
-                (result.map(|()| mgmt::reply_unit()), cycles)
+                    &CallOptions::new(caller),
+                    None,
+                );
+                let result = match installed {
+                    Ok(outcome) => outcome.result.map(|_| mgmt::reply_unit()),
+                    Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Err(mgmt::error(
+                        format!("Error from Canister {id}: the Wasm module is not valid: {e}"),
+                    )),
+                    Err(e) => return Err(e),
+                };
+                (result, cycles)
             }
             MgmtRequest::UninstallCode(args) => {
                 if let Some(slot) = self.canisters.get_mut(&args.canister_id)
@@ -990,6 +1410,18 @@ impl Subnet {
         executed: &super::canister::Executed,
     ) {
         let cleanup_instructions = executed.cleanup.as_ref().map_or(0, |c| c.instructions);
+        let mut dirty = executed.outcome.dirty.clone();
+        if let Some(cleanup) = &executed.cleanup {
+            dirty.heap.extend(cleanup.dirty.heap.iter().copied());
+            dirty.stable.extend(cleanup.dirty.stable.iter().copied());
+            dirty.heap.sort_unstable();
+            dirty.heap.dedup();
+            dirty.stable.sort_unstable();
+            dirty.stable.dedup();
+        }
+        if let Some(slot) = self.canisters.get_mut(&canister) {
+            slot.unsaved.get_or_insert_default().add(&dirty);
+        }
         let mut debug_log = executed.outcome.debug_log.clone();
         if let Some(cleanup) = &executed.cleanup {
             debug_log.extend(cleanup.debug_log.iter().cloned());
@@ -1004,6 +1436,7 @@ impl Subnet {
             cleanup: executed.cleanup.is_some(),
             response: executed.responded.then(|| executed.outcome.result.clone()),
             debug_log,
+            dirty,
         });
     }
 }

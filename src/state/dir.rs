@@ -186,6 +186,33 @@ pub struct Loaded {
 #[derive(Debug, Clone)]
 pub struct StateDir {
     path: PathBuf,
+    /// The directory keeps its own message log (a single-canister directory). A canister of a
+    /// subnet directory does not: the subnet's manifest holds the log position
+    /// ([`super::subnet_dir`]), and its checkpoints have no `log`.
+    logged: bool,
+    /// Where modules are stored: `<dir>/modules`, or the subnet directory's for its canisters.
+    modules: PathBuf,
+}
+
+/// A checkpoint written up to its commit point ([`StateDir::prepare`]): its page log and
+/// manifest are on disk, `CURRENT` still names the previous one.
+#[derive(Debug)]
+pub struct Prepared {
+    manifest: Manifest,
+    name: String,
+    heap_pages: Vec<u64>,
+    stable_pages: Vec<u64>,
+    heap_changed: bool,
+    stable_changed: bool,
+    /// Where the record goes in the log, and the record.
+    append: Option<(u64, String)>,
+}
+
+impl Prepared {
+    /// The checkpoint's number.
+    pub fn number(&self) -> u64 {
+        self.manifest.number
+    }
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
@@ -209,7 +236,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Writes `bytes` to `path` atomically: a synced temporary file renamed over it.
-fn replace_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+pub(super) fn replace_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let tmp = dir.join(format!("{name}.tmp"));
     write_synced(&tmp, bytes)?;
     let path = dir.join(name);
@@ -324,7 +351,62 @@ fn parse_wal(path: &Path, bytes: &[u8], wal: &WalRef) -> Result<Vec<LogRecord>, 
 impl StateDir {
     /// A handle on the state directory at `path` (nothing is read or created yet).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        StateDir { path: path.into() }
+        let path = path.into();
+        StateDir {
+            modules: path.join("modules"),
+            path,
+            logged: true,
+        }
+    }
+
+    /// A handle on the directory of a canister of a subnet directory, which keeps no message
+    /// log of its own (its checkpoints are committed by the subnet's manifest).
+    /// Its modules are stored in `modules` (the subnet directory's `modules/`).
+    pub fn member(path: impl Into<PathBuf>, modules: impl Into<PathBuf>) -> Self {
+        StateDir {
+            path: path.into(),
+            logged: false,
+            modules: modules.into(),
+        }
+    }
+
+    /// The log position the live checkpoint records (`None` in format 2, or without a
+    /// checkpoint): a subnet directory that takes over a single-canister directory continues
+    /// its log from there.
+    pub(super) fn current_log(&self) -> Result<Option<LogRef>, Error> {
+        match self.current_manifest() {
+            Ok(m) => Ok(m.log),
+            Err(Error::State(StateError::NoCanister { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The number of the checkpoint `CURRENT` names (`None` without one).
+    pub fn current_number(&self) -> Option<u64> {
+        fs::read_to_string(self.path.join(CURRENT))
+            .ok()?
+            .trim()
+            .strip_prefix("checkpoint-")?
+            .strip_suffix(".json")?
+            .parse()
+            .ok()
+    }
+
+    /// Makes checkpoint `number` the live one if `CURRENT` still names an older one (a crash
+    /// between a subnet's commit and the switch of its canisters): the subnet's manifest
+    /// decides. The page files are brought up to it by the next load.
+    pub fn recover_to(&self, number: u64) -> Result<(), Error> {
+        if self.current_number() == Some(number) {
+            return Ok(());
+        }
+        let name = format!("checkpoint-{number}.json");
+        if !self.path.join(&name).is_file() {
+            return Err(corrupt(
+                &self.path.join(&name),
+                "the subnet's manifest names this checkpoint, which is missing",
+            ));
+        }
+        replace_synced(&self.path, CURRENT, name.as_bytes())
     }
 
     /// The directory's path.
@@ -385,7 +467,7 @@ impl StateDir {
                 "the checkpoint has no `state_hash`: refusing a state that cannot be verified",
             ));
         }
-        if m.format == FORMAT && m.log.is_none() {
+        if self.logged && m.format == FORMAT && m.log.is_none() {
             return Err(corrupt(
                 &path,
                 "the checkpoint has no `log`: refusing a message log that cannot be verified",
@@ -409,8 +491,10 @@ impl StateDir {
             self.reapply(m)?;
         }
         match &m.log {
-            Some(r) => log_file::repair(&self.path, r, &format!("checkpoint-{}.json", m.number)),
-            None => Ok(()),
+            Some(r) if self.logged => {
+                log_file::repair(&self.path, r, &format!("checkpoint-{}.json", m.number))
+            }
+            _ => Ok(()),
         }
     }
 
@@ -507,8 +591,8 @@ impl StateDir {
         hex::decode_to_slice(m.state_hash.as_deref().unwrap_or_default(), &mut state_hash)
             .map_err(|e| corrupt(&manifest_path, format!("state_hash: {e}")))?;
         let log = match &m.log {
-            Some(r) => Some(r.position(&manifest_path)?),
-            None => None,
+            Some(r) if self.logged => Some(r.position(&manifest_path)?),
+            _ => None,
         };
         Ok(Loaded {
             state: CanisterState {
@@ -531,7 +615,7 @@ impl StateDir {
 
     /// Reads the module with this SHA-256 from `modules/`.
     pub fn read_module(&self, sha256: &str) -> Result<Vec<u8>, Error> {
-        let path = self.path.join("modules").join(format!("{sha256}.wasm"));
+        let path = self.modules.join(format!("{sha256}.wasm"));
         let wasm = fs::read(&path).map_err(|e| io_err(&path, e))?;
         if sha256_hex(&wasm) != sha256 {
             return Err(corrupt(&path, "module hash differs from its name"));
@@ -580,6 +664,14 @@ impl StateDir {
     /// listed (the write barrier's dirty set guarantees it); unlisted pages keep their previous
     /// bytes, and pages past the previous size read as zero.
     pub fn checkpoint(&self, cp: &Checkpoint<'_>) -> Result<CheckpointStats, Error> {
+        let prepared = self.prepare(cp)?;
+        self.publish(prepared, cp)
+    }
+
+    /// The first half of [`checkpoint`](Self::checkpoint): writes the checkpoint's page log and
+    /// manifest, but does not switch `CURRENT` (the commit point). A subnet prepares every
+    /// changed canister, commits its own manifest, then [`publish`](Self::publish)es each.
+    pub fn prepare(&self, cp: &Checkpoint<'_>) -> Result<Prepared, Error> {
         fs::create_dir_all(&self.path).map_err(|e| io_err(&self.path, e))?;
         let module_sha256 = self.write_module(cp.wasm)?;
         let previous = match self.current_manifest() {
@@ -618,21 +710,27 @@ impl StateDir {
         let stable_pages = pages_of(STABLE_FILE, cp.stable, stable_change)?;
 
         // 0. Where the log record goes (the log exists and its tail is clean from here on).
-        let prepared = log_file::prepare(
-            &self.path,
-            previous.is_none(),
-            previous.as_ref().and_then(|m| m.log.as_ref()),
-        )?;
-        let record = cp.log_record.unwrap_or_default();
-        let log = LogRef {
-            records: prepared.records + u64::from(!record.is_empty()),
-            bytes: prepared.bytes + record.len() as u64,
-            chain: hex::encode(if record.is_empty() {
-                prepared.chain
-            } else {
-                log_file::chain_step(&prepared.chain, record.as_bytes())
-            }),
-            record: record.to_string(),
+        let (log, append) = if self.logged {
+            let prepared = log_file::prepare(
+                &self.path,
+                previous.is_none(),
+                previous.as_ref().and_then(|m| m.log.as_ref()),
+            )?;
+            let record = cp.log_record.unwrap_or_default();
+            let log = LogRef {
+                records: prepared.records + u64::from(!record.is_empty()),
+                bytes: prepared.bytes + record.len() as u64,
+                chain: hex::encode(if record.is_empty() {
+                    prepared.chain
+                } else {
+                    log_file::chain_step(&prepared.chain, record.as_bytes())
+                }),
+                record: record.to_string(),
+            };
+            let append = (!record.is_empty()).then(|| (prepared.bytes, record.to_string()));
+            (Some(log), append)
+        } else {
+            (None, None)
         };
 
         // 1. The write-ahead log.
@@ -689,22 +787,49 @@ impl StateDir {
                 pages: count,
                 fresh,
             },
-            log: Some(log.clone()),
+            log,
         };
         let name = format!("checkpoint-{number}.json");
         let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         replace_synced(&self.path, &name, &json)?;
         super::checkpoint_step("manifest");
+        let size_changed = |old: Option<u64>, new: usize| old != Some(new as u64);
+        Ok(Prepared {
+            heap_changed: size_changed(previous.as_ref().map(|m| m.heap_bytes), cp.heap.len()),
+            stable_changed: size_changed(
+                previous.as_ref().map(|m| m.stable_bytes),
+                cp.stable.len(),
+            ),
+            manifest,
+            name,
+            heap_pages,
+            stable_pages,
+            append,
+        })
+    }
 
+    /// The second half of [`checkpoint`](Self::checkpoint): switches `CURRENT` to the prepared
+    /// checkpoint, writes its pages into the page files and appends its log record. `cp` must
+    /// be the state [`prepare`](Self::prepare) was given.
+    pub fn publish(
+        &self,
+        prepared: Prepared,
+        cp: &Checkpoint<'_>,
+    ) -> Result<CheckpointStats, Error> {
+        let Prepared {
+            manifest,
+            name,
+            heap_pages,
+            stable_pages,
+            heap_changed,
+            stable_changed,
+            append,
+        } = prepared;
         // 3. The commit point: CURRENT names the new checkpoint.
         replace_synced(&self.path, CURRENT, name.as_bytes())?;
         super::checkpoint_step("current");
 
         // 4. The pages into the page files (repeated by `recover` if this is interrupted).
-        let size_changed = |old: Option<u64>, new: usize| old != Some(new as u64);
-        let heap_changed = size_changed(previous.as_ref().map(|m| m.heap_bytes), cp.heap.len());
-        let stable_changed =
-            size_changed(previous.as_ref().map(|m| m.stable_bytes), cp.stable.len());
         self.apply(
             &manifest,
             heap_pages.iter().map(|&p| (p, page_bytes(cp.heap, p))),
@@ -714,22 +839,27 @@ impl StateDir {
         )?;
         super::checkpoint_step("applied");
         // 5. The log record (appended again by `recover` if this is interrupted).
-        if !record.is_empty() {
-            log_file::append_at(&self.path, prepared.bytes, record.as_bytes())?;
+        if let Some((at, record)) = &append {
+            log_file::append_at(&self.path, *at, record.as_bytes())?;
             super::checkpoint_step("record");
         }
-        self.remove_stale(number);
+        self.remove_stale(manifest.number);
+        let count = manifest.wal.pages;
         Ok(CheckpointStats {
-            number,
+            number: manifest.number,
             pages_written: count,
             log_bytes: (WAL_MAGIC.len() + 8) as u64 + count * RECORD_BYTES as u64,
-            log: Some(log.position(&self.path.join(&name))?),
+            log: match &manifest.log {
+                Some(log) => Some(log.position(&self.path.join(&name))?),
+                None => None,
+            },
         })
     }
 
-    fn write_module(&self, wasm: &[u8]) -> Result<String, Error> {
+    /// Stores `wasm` in the modules directory (content-addressed) and returns its SHA-256.
+    pub fn write_module(&self, wasm: &[u8]) -> Result<String, Error> {
         let sha = sha256_hex(wasm);
-        let modules = self.path.join("modules");
+        let modules = self.modules.clone();
         fs::create_dir_all(&modules).map_err(|e| io_err(&modules, e))?;
         let path = modules.join(format!("{sha}.wasm"));
         if !path.exists() {

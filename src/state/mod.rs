@@ -11,11 +11,13 @@ pub mod lock;
 pub mod log_file;
 pub(crate) mod os;
 mod page_file;
+pub mod subnet_dir;
 mod values;
 
-pub use dir::{Changed, Checkpoint, CheckpointStats, FORMAT, FORMAT_2, Loaded, StateDir};
+pub use dir::{Changed, Checkpoint, CheckpointStats, FORMAT, FORMAT_2, Loaded, Prepared, StateDir};
 pub use lock::DirLock;
 pub use log_file::LogPosition;
+pub use subnet_dir::{SubnetDir, SubnetFacts};
 pub use values::GlobalValue;
 
 pub use crate::instrument::StableMode;

@@ -115,24 +115,23 @@ fn missing_files_and_directories() {
         .fails(2),
         "missing.wasm",
     );
-    // Installing twice into one directory is refused.
+    // Installing twice into one directory adds a second canister; a name is given once.
     let wat = repo().join("examples/counter.wat");
-    cli(&[
-        "install",
-        wat.to_str().unwrap(),
-        "--state",
-        d.to_str().unwrap(),
-    ])
-    .ok();
-    one_line_error(
-        &cli(&[
+    let install = |name: &str| {
+        cli(&[
             "install",
             wat.to_str().unwrap(),
             "--state",
             d.to_str().unwrap(),
+            "--name",
+            name,
         ])
-        .fails(2),
-        "already installed",
+    };
+    assert!(install("one").ok().ends_with("rwlgt-iiaaa-aaaaa-aaaaa-cai"));
+    assert!(install("two").ok().ends_with("rrkah-fqaaa-aaaaa-aaaaq-cai"));
+    one_line_error(
+        &install("one").fails(2),
+        "a canister named `one` exists already",
     );
     // Usage errors are exit 2 as well (clap).
     assert_eq!(cli(&["call"]).code, 2);

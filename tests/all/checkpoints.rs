@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use canister_vm::runtime::persistent::PersistentCanister;
+use canister_vm::runtime::persistent::{PersistentCanister, PersistentSubnet};
 use canister_vm::runtime::{Canister, CanisterConfig, MessageInput};
 use canister_vm::state::ANONYMOUS;
 
@@ -455,14 +455,18 @@ fn a_call_on_a_1gib_canister_keeps_resident_memory_far_below_1gib() {
             rss >> 20
         );
         // The call really ran on the 1 GiB state and committed on top of it.
-        let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
-        assert_eq!(reopened.canister().stable().len(), 1 << 30);
-        assert_ne!(reopened.canister().state_hash(), hash);
-        assert_eq!(reopened.canister().clock().messages, 3);
+        // The CLI's commit made the directory a subnet directory.
+        let subnet = open_subnet(&dir);
+        let reopened = subnet
+            .canister(canister_vm::runtime::subnet::canister_id(0))
+            .unwrap();
+        assert_eq!(reopened.stable().len(), 1 << 30);
+        assert_ne!(reopened.state_hash(), hash);
+        assert_eq!(reopened.clock().messages, 3);
         // The memories, globals and certified data (a trap advances only the clock, which the
         // state hash covers too).
-        let hash = reopened.canister().memory_hash();
-        drop(reopened);
+        let hash = reopened.memory_hash();
+        drop(subnet);
 
         // A message that grows stable memory and then traps is rolled back by a fresh instance
         // filled with the committed pages only.
@@ -477,10 +481,13 @@ fn a_call_on_a_1gib_canister_keeps_resident_memory_far_below_1gib() {
             "{mode:?}: peak resident memory {} MiB rolling back a growth of 1 GiB",
             rss >> 20
         );
-        let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
-        assert_eq!(reopened.canister().memory_hash(), hash, "{mode:?}");
-        assert_eq!(reopened.canister().clock().messages, 4);
-        drop(reopened);
+        let subnet = open_subnet(&dir);
+        let reopened = subnet
+            .canister(canister_vm::runtime::subnet::canister_id(0))
+            .unwrap();
+        assert_eq!(reopened.memory_hash(), hash, "{mode:?}");
+        assert_eq!(reopened.clock().messages, 4);
+        drop(subnet);
 
         // An upgrade carries the 1 GiB stable memory into the new instance page by page.
         let module = tmp.path().join("touch.wat");
@@ -494,8 +501,20 @@ fn a_call_on_a_1gib_canister_keeps_resident_memory_far_below_1gib() {
             "{mode:?}: peak resident memory {} MiB for upgrading a canister with 1 GiB of stable memory",
             rss >> 20
         );
-        let reopened = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
-        assert_eq!(reopened.canister().stable().len(), 1 << 30);
-        assert_eq!(reopened.canister().clock().messages, 5);
+        let subnet = open_subnet(&dir);
+        let reopened = subnet
+            .canister(canister_vm::runtime::subnet::canister_id(0))
+            .unwrap();
+        assert_eq!(reopened.stable().len(), 1 << 30);
+        assert_eq!(reopened.clock().messages, 5);
     }
+}
+
+/// The subnet in directory `dir`, unlocked (the CLI's first commit makes a single-canister
+/// directory a subnet directory).
+#[cfg(target_os = "linux")]
+fn open_subnet(dir: &Path) -> canister_vm::runtime::subnet::Subnet {
+    PersistentSubnet::open(dir, CanisterConfig::default())
+        .unwrap()
+        .into_subnet()
 }

@@ -8,8 +8,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use canister_vm::replay::{Caller, Kind, Record};
 use canister_vm::runtime::CanisterConfig;
-use canister_vm::runtime::persistent::PersistentCanister;
+use canister_vm::runtime::persistent::PersistentSubnet;
 
 use crate::support::{cli, repo};
 
@@ -96,7 +97,7 @@ fn a_second_process_waits_for_the_lock_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = counter_dir(tmp.path(), 1);
     // This process holds the directory open (and locked).
-    let held = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap();
+    let held = PersistentSubnet::open(&dir, CanisterConfig::default()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_canister-vm"))
         .args(["call".as_ref(), dir.as_os_str(), "inc".as_ref()])
         .stdout(Stdio::piped())
@@ -115,7 +116,7 @@ fn a_second_process_waits_for_the_lock_and_says_so() {
         )
     );
     // Opening a directory twice in one process is refused rather than deadlocking.
-    let err = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap_err();
+    let err = PersistentSubnet::open(&dir, CanisterConfig::default()).unwrap_err();
     assert!(
         err.to_string().contains("already open in this process"),
         "{err}"
@@ -229,12 +230,16 @@ fn kill_child() {
         return;
     };
     canister_vm::state::set_checkpoint_hook(stop_at_step);
-    let mut c = PersistentCanister::open(Path::new(&dir), CanisterConfig::default()).unwrap();
-    let none = canister_vm::runtime::MessageInput::default();
+    let mut s = PersistentSubnet::open(Path::new(&dir), CanisterConfig::default()).unwrap();
+    let id = canister_vm::runtime::subnet::canister_id(0);
     loop {
-        let out = c.update("bump", b"DIDL\0\0", &none).unwrap();
-        assert!(out.result.is_ok());
-        println!("committed {}", c.canister().clock().messages);
+        let mut record = Record::new(Kind::Update);
+        record.canister = Some(Caller(id.as_slice().to_vec()));
+        record.method = Some("bump".into());
+        let out = s.execute(record, b"DIDL\0\0", None).unwrap();
+        assert!(out.applied.message.result.is_ok());
+        let messages = s.subnet().canister(id).unwrap().clock().messages;
+        println!("committed {messages}");
     }
 }
 
@@ -324,6 +329,8 @@ fn a_process_killed_at_every_checkpoint_step_leaves_a_directory_that_replays() {
         for (step, committed) in [
             ("wal", false),
             ("manifest", false),
+            ("subnet-manifest", false),
+            ("subnet-current", true),
             ("current", true),
             ("applied", true),
             ("record-half", true),
@@ -474,13 +481,25 @@ fn manifest(dir: &Path) -> PathBuf {
 
 /// Edits the live manifest with `edit` and returns what `info` says.
 fn info_after_edit(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> crate::support::Run {
-    let path = manifest(dir);
-    let original = fs::read(&path).unwrap();
+    info_after_editing(dir, &manifest(dir), edit)
+}
+
+/// The live subnet manifest.
+fn subnet_manifest(dir: &Path) -> PathBuf {
+    dir.join(fs::read_to_string(dir.join("SUBNET")).unwrap().trim())
+}
+
+fn info_after_editing(
+    dir: &Path,
+    path: &Path,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> crate::support::Run {
+    let original = fs::read(path).unwrap();
     let mut json: serde_json::Value = serde_json::from_slice(&original).unwrap();
     edit(&mut json);
-    fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    fs::write(path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
     let run = on("info", dir, &[]);
-    fs::write(&path, original).unwrap();
+    fs::write(path, original).unwrap();
     run
 }
 
@@ -589,8 +608,9 @@ fn a_checkpoint_without_its_hash_or_log_position_is_refused() {
     assert!(err.contains("no `state_hash`"), "{err}");
     let err = info_after_edit(&dir, |j| j["state_hash"] = serde_json::Value::Null).fails(2);
     assert!(err.contains("no `state_hash`"), "{err}");
-    let err = info_after_edit(&dir, rename("log", "")).fails(2);
-    assert!(err.contains("no `log`"), "{err}");
+    // The log position is the subnet manifest's (a canister's own checkpoints have none).
+    let err = info_after_editing(&dir, &subnet_manifest(&dir), rename("log", "")).fails(2);
+    assert!(err.contains("missing field `log`"), "{err}");
     // Going back to format 2 (whose state hash is the memory hash) does not help either.
     let err = info_after_edit(&dir, |j| {
         j["format"] = 2.into();

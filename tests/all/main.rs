@@ -19,5 +19,6 @@ mod metering;
 mod replay;
 mod stable_modes;
 mod subnet;
+mod subnet_dir;
 mod support;
 mod test_canisters;

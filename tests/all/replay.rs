@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use canister_vm::candid_text::encode_args;
 use canister_vm::replay::{self, FILE_NAME, Kind, Log, Modules, Options, Recorder, ReplayError};
-use canister_vm::runtime::persistent::PersistentCanister;
+use canister_vm::runtime::persistent::{PersistentCanister, PersistentSubnet};
 use canister_vm::runtime::{CanisterConfig, InstructionLimits, MessageInput, Outcome};
 
 use crate::canisters::test_canister_bytes;
@@ -116,8 +116,9 @@ fn kv_session(dir: &Path, range: std::ops::Range<u64>) -> Vec<Outcome> {
 }
 
 fn state_hash_of(dir: &Path) -> String {
-    let c = PersistentCanister::open(dir, CanisterConfig::default()).unwrap();
-    hex::encode(c.canister().state_hash())
+    let s = PersistentSubnet::open(dir, CanisterConfig::default()).unwrap();
+    let first = canister_vm::runtime::subnet::canister_id(0);
+    hex::encode(s.subnet().canister(first).unwrap().state_hash())
 }
 
 /// The `state hash: <hex>` line of `replay`'s output.
@@ -402,23 +403,21 @@ fn float_results_are_identical_across_runs_and_nans_are_canonical() {
     assert!(replies.iter().all(|r| r == &replies[0]), "{replies:?}");
     assert_eq!(hashes[0], hashes[1]);
 
-    // In process, through the library: the same bytes and state hash.
-    let mut recorder = Recorder::new();
-    let none = MessageInput::default();
+    // In process, through the library (a subnet, as the CLI runs it): the same bytes and
+    // state hash.
+    let mut subnet = canister_vm::runtime::subnet::Subnet::new(CanisterConfig::default());
     let wasm = canister_vm::load::read_module(&wat).unwrap();
-    recorder
-        .install(wasm, &arg("()"), CanisterConfig::default(), &none)
-        .unwrap();
+    let anon = candid::Principal::anonymous();
+    let id = subnet.install(wasm, &arg("()"), anon).unwrap().unwrap();
     let mut reply = Vec::new();
     for _ in 0..2 {
-        reply = recorder
-            .update("compute", &arg(FLOAT_ARG), &none)
+        reply = subnet
+            .update_call(id, "compute", &arg(FLOAT_ARG), anon)
             .unwrap()
-            .result
             .unwrap();
     }
     assert_eq!(hex::encode(&reply), replies[0]);
-    let in_process = hex::encode(recorder.canister().unwrap().state_hash());
+    let in_process = hex::encode(subnet.canister(id).unwrap().state_hash());
     assert_eq!(in_process, hashes[0]);
 
     // Every NaN is the canonical one, whatever the inputs' payloads and the host's.
@@ -441,9 +440,8 @@ fn float_results_are_identical_across_runs_and_nans_are_canonical() {
     );
     assert_eq!(u32_at(&reply, 68), F32, "f32x4.add lane 2");
 
-    // The replay of the in-process log agrees too.
-    let (log, modules) = recorder.into_log();
-    let summary = replay::replay(log, modules, Options::default()).unwrap();
+    // The library's replay of a run's directory agrees too.
+    let summary = replay::replay_dir(&tmp.path().join("a"), Options::default(), |_, _| {}).unwrap();
     assert_eq!(summary.state_hash.as_deref(), Some(in_process.as_str()));
 }
 

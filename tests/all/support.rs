@@ -51,8 +51,10 @@ pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf
     path
 }
 
-/// The committed heap and stable bytes of the canister in `dir`.
+/// The committed heap and stable bytes of the first canister of the state directory `dir`.
 pub fn memories(dir: &Path) -> (Vec<u8>, Vec<u8>) {
-    let state = canister_vm::state::StateDir::new(dir).load().unwrap();
+    let state = canister_vm::state::StateDir::member(dir, dir.join("modules"))
+        .load()
+        .unwrap();
     (state.heap, state.stable)
 }
