@@ -30,12 +30,10 @@ fn summarize(bytes: &[u8]) -> Summary {
         match payload.expect("malformed wasm") {
             Payload::TypeSection(reader) => {
                 for group in reader {
+                    // Every function type, the module's own functions' too (which may use
+                    // floats): only imported ones are converted to ic0 signatures, below.
                     for sub in group.expect("malformed type").into_types() {
-                        let func = sub.unwrap_func();
-                        types.push(Signature {
-                            params: func.params().iter().copied().map(to_ic0_valtype).collect(),
-                            results: func.results().iter().copied().map(to_ic0_valtype).collect(),
-                        });
+                        types.push(sub.unwrap_func().clone());
                     }
                 }
             }
@@ -48,10 +46,14 @@ fn summarize(bytes: &[u8]) -> Summary {
                             import.module, import.name
                         );
                     };
+                    let func: &wasmparser::FuncType = &types[ty as usize];
                     imports.push((
                         import.module.to_string(),
                         import.name.to_string(),
-                        types[ty as usize].clone(),
+                        Signature {
+                            params: func.params().iter().copied().map(to_ic0_valtype).collect(),
+                            results: func.results().iter().copied().map(to_ic0_valtype).collect(),
+                        },
                     ));
                 }
             }
@@ -71,7 +73,7 @@ fn summarize(bytes: &[u8]) -> Summary {
 
 #[test]
 fn test_canisters_build_and_import_only_ic0() {
-    let expected_exports: [(&str, &[&str]); 4] = [
+    let expected_exports: [(&str, &[&str]); 5] = [
         (
             "kv",
             &[
@@ -126,6 +128,24 @@ fn test_canisters_build_and_import_only_ic0() {
                 "canister_heartbeat",
                 "canister_query counters",
                 "canister_global_timer",
+            ],
+        ),
+        (
+            "assets",
+            &[
+                "canister_init",
+                "canister_pre_upgrade",
+                "canister_post_upgrade",
+                "canister_update store",
+                "canister_update create_batch",
+                "canister_update create_chunk",
+                "canister_update commit_batch",
+                "canister_update grant_permission",
+                "canister_query list",
+                "canister_query get",
+                "canister_query http_request",
+                "canister_query http_request_streaming_callback",
+                "canister_query certified_tree",
             ],
         ),
     ];

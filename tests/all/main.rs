@@ -3,6 +3,7 @@
 #[path = "../support/canisters.rs"]
 mod canisters;
 
+mod assets;
 mod bad_input;
 mod barrier_traps;
 mod cdk_calls;

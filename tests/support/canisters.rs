@@ -2,7 +2,8 @@
 //! paths. Include with `#[path = "../support/canisters.rs"] mod canisters;` (std only).
 //!
 //! The build is `cargo build --release --target wasm32-unknown-unknown` of the separate
-//! `test-canisters` workspace into `<repo>/target/test-canisters`, the same as
+//! `test-canisters` workspace, then of `test-canisters/assets` (a workspace of its own: it is on an
+//! older ic-cdk, see its Cargo.toml), into `<repo>/target/test-canisters`, the same as
 //! `cargo xtask build-canisters`. Test binaries running at the same time all ask cargo, whose lock
 //! on that target directory serialises them; after the first build it is a no-op check (~0.1s).
 #![allow(dead_code)]
@@ -12,7 +13,16 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The canisters in `test-canisters/`, by crate (and wasm file) name.
-pub const CANISTERS: [&str; 4] = ["kv", "counter", "raw_stable", "calls"];
+pub const CANISTERS: [&str; 5] = ["kv", "counter", "raw_stable", "calls", "assets"];
+
+/// The cargo workspaces the canisters are built from, relative to the repository root, in build
+/// order: `test-canisters` (every canister but `assets`) and `test-canisters/assets`, whose
+/// ic-cdk 0.18 cannot share a dependency graph with the others' ic-cdk 0.20 (both versions'
+/// executors declare the same cargo `links` key).
+pub const MANIFESTS: [&str; 2] = [
+    "test-canisters/Cargo.toml",
+    "test-canisters/assets/Cargo.toml",
+];
 
 /// Inherited variables from the outer `cargo test` that would break or skew the nested build.
 const CLEARED_ENV: [&str; 12] = [
@@ -44,10 +54,19 @@ const CLEARED_ENV_PREFIXES: [&str; 8] = [
     "CARGO_BIN_",
 ];
 
-/// `cargo build --release --target wasm32-unknown-unknown` of `<root>/test-canisters` into
-/// `<root>/target/test-canisters`, with the outer build's environment cleared. Shared with
-/// `cargo xtask build-canisters`, which includes this file.
-pub fn build_command(root: &Path) -> Command {
+/// `cargo build --release --target wasm32-unknown-unknown` of each of [`MANIFESTS`] into
+/// `<root>/target/test-canisters`, with the outer build's environment cleared; run them in order.
+/// Shared with `cargo xtask build-canisters`, which includes this file.
+pub fn build_commands(root: &Path) -> Vec<Command> {
+    MANIFESTS
+        .iter()
+        .map(|manifest| build_command(root, manifest))
+        .collect()
+}
+
+/// `cargo build --release --target wasm32-unknown-unknown --manifest-path <root>/<manifest>` into
+/// `<root>/target/test-canisters`, with the outer build's environment cleared.
+pub fn build_command(root: &Path, manifest: &str) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
@@ -58,7 +77,7 @@ pub fn build_command(root: &Path) -> Command {
             WASM_TARGET,
             "--manifest-path",
         ])
-        .arg(root.join("test-canisters/Cargo.toml"));
+        .arg(root.join(manifest));
     for (var, _) in std::env::vars_os() {
         let Some(var) = var.to_str() else { continue };
         if CLEARED_ENV.contains(&var) || CLEARED_ENV_PREFIXES.iter().any(|p| var.starts_with(p)) {
@@ -126,26 +145,27 @@ pub fn build_all() -> &'static Path {
         if let Err(why) = ensure_wasm_target(&root) {
             panic!("building the test canisters: {why}");
         }
-        let mut cmd = build_command(&root);
-        let out = cmd.output().unwrap_or_else(|e| {
-            panic!(
-                "could not run {} to build the test canisters: {e}",
-                Path::new(&cargo).display()
-            )
-        });
-        if !out.status.success() {
-            panic!(
-                "building the test canisters failed ({}); `cargo xtask build-canisters` runs the \
-                 same build. cargo's stderr:\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
+        for mut cmd in build_commands(&root) {
+            let out = cmd.output().unwrap_or_else(|e| {
+                panic!(
+                    "could not run {} to build the test canisters: {e}",
+                    Path::new(&cargo).display()
+                )
+            });
+            if !out.status.success() {
+                panic!(
+                    "building the test canisters failed ({}); `cargo xtask build-canisters` runs \
+                     the same build. cargo's stderr:\n{}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
         }
         canisters_dir()
     })
 }
 
-/// The path of the built test canister `name` (`kv`, `counter` or `raw_stable`), building all of
+/// The path of the built test canister `name` (one of [`CANISTERS`]), building all of
 /// them first if this process has not yet.
 pub fn test_canister(name: &str) -> PathBuf {
     let path = build_all().join(format!("{name}.wasm"));

@@ -1,7 +1,8 @@
 //! `cargo xtask build-canisters [extra cargo args]`: builds the Rust test canisters in
 //! `test-canisters/` (a separate cargo workspace) for `wasm32-unknown-unknown`.
 //!
-//! Outputs go to `target/test-canisters/wasm32-unknown-unknown/release/{kv,counter,raw_stable}.wasm`.
+//! `test-canisters/assets` is a workspace of its own, built second (its Cargo.toml says why).
+//! Outputs go to `target/test-canisters/wasm32-unknown-unknown/release/<name>.wasm`.
 //! The integration tests build the same way (see `tests/support/canisters.rs`).
 
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ pub fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// The wasm file of every test canister, in [`CANISTERS`] order.
-pub fn canister_paths(root: &Path) -> [PathBuf; 4] {
+pub fn canister_paths(root: &Path) -> [PathBuf; CANISTERS.len()] {
     let out_dir = target_dir(root)
         .join("wasm32-unknown-unknown")
         .join("release");
@@ -31,13 +32,13 @@ pub fn canister_paths(root: &Path) -> [PathBuf; 4] {
 pub fn build_canisters(args: &[String]) -> Result<()> {
     let root = repo_root()?;
     support::ensure_wasm_target(&root).map_err(anyhow::Error::msg)?;
-    let mut cmd = support::build_command(&root);
-    cmd.args(args);
-
     let started = Instant::now();
-    let status = cmd.status().context("running cargo")?;
-    if !status.success() {
-        bail!("building the test canisters failed ({status})");
+    for mut cmd in support::build_commands(&root) {
+        cmd.args(args);
+        let status = cmd.status().context("running cargo")?;
+        if !status.success() {
+            bail!("building the test canisters failed ({status})");
+        }
     }
     eprintln!(
         "built the test canisters in {:.1}s",
