@@ -196,9 +196,19 @@ fn display(p: &Path) -> String {
 
 fn print_summary(args: &ReplayArgs, s: &Summary) {
     let secs = s.wall.as_secs_f64();
+    let ticks = if s.ticks > 0 {
+        format!(", {} ticks", s.ticks)
+    } else {
+        String::new()
+    };
+    let caused = if s.caused > 0 {
+        format!(" and {} messages they caused", s.caused)
+    } else {
+        String::new()
+    };
     println!(
-        "replayed {} messages on {} in {secs:.3} s: {} install, {} updates, {} queries, {} \
-         upgrades ({} rejects); every outcome identical",
+        "replayed {} messages{caused} on {} in {secs:.3} s: {} install, {} updates, {} queries, \
+         {} upgrades{ticks} ({} rejects); every outcome identical",
         s.messages,
         Engine::from(args.engine).name(),
         s.installs,
@@ -207,6 +217,9 @@ fn print_summary(args: &ReplayArgs, s: &Summary) {
         s.upgrades,
         s.rejects
     );
+    if !s.subnet_hash.is_empty() {
+        println!("subnet hash: {}", s.subnet_hash);
+    }
     if s.skipped > 0 {
         println!("skipped {} records the checkpoint reflects", s.skipped);
     }

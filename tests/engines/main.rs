@@ -592,3 +592,71 @@ fn subnet_histories_agree() {
     assert_eq!(wasmi.1, wasmtime.1, "executed messages");
     assert_eq!(wasmi.2, wasmtime.2, "state hashes");
 }
+
+/// A multi-canister state directory written through the CLI on wasmi (two ic-cdk canisters
+/// calling each other, a trapping callee, timers and heartbeats on `tick`, the management
+/// canister) replays on wasmtime with every caused message identical.
+#[test]
+fn a_multi_canister_directory_replays_on_wasmtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let calls = canisters::test_canister("calls");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_canister-vm"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let d = dir.to_str().unwrap();
+    let wasm = calls.to_str().unwrap();
+    cli(&["install", wasm, "--state", d, "--name", "a"]);
+    let b = cli(&["install", wasm, "--state", d, "--name", "b"]);
+    let b = b.lines().last().unwrap();
+    cli(&[
+        "call",
+        d,
+        "call_echo",
+        &format!(r#"(principal "{b}", "hi")"#),
+        "--canister",
+        "a",
+    ]);
+    cli(&[
+        "call",
+        d,
+        "call_boom",
+        &format!(r#"(principal "{b}")"#),
+        "--canister",
+        "a",
+    ]);
+    cli(&[
+        "call",
+        d,
+        "start_timers",
+        "(3 : nat64, 2 : nat64)",
+        "--canister",
+        "a",
+    ]);
+    cli(&["tick", d, "--seconds", "2"]);
+    cli(&["tick", d, "--seconds", "2"]);
+    let status = format!(r#"(record {{ canister_id = principal "{b}" }})"#);
+    cli(&[
+        "call",
+        d,
+        "canister_status",
+        &status,
+        "--canister",
+        "aaaaa-aa",
+    ]);
+    let options = canister_vm::replay::Options {
+        engine: Engine::Wasmtime,
+        ..Default::default()
+    };
+    let summary = canister_vm::replay::replay_dir(&dir, options, |_, _| {})
+        .unwrap_or_else(|e| panic!("replay on wasmtime diverged: {e}"));
+    assert_eq!((summary.installs, summary.ticks), (2, 2));
+    assert!(summary.caused >= 8, "{summary:?}");
+    let out = cli(&["replay", d, "--engine", "wasmtime"]);
+    assert!(out.contains("every outcome identical"), "{out}");
+}

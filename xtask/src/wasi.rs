@@ -207,7 +207,8 @@ fn step(expect: i32, args: &[&str]) -> Step {
 
 /// The command sequence both builds run: the kv test canister (Rust, ic-stable-structures) in
 /// both stable modes and the example counter in WAT, with updates (`--stats`), queries, traps, an
-/// instruction-limit overrun, upgrades and `info`.
+/// instruction-limit overrun, upgrades and `info`; and a subnet of two ic-cdk canisters that call
+/// each other, with timers, heartbeats and the management canister.
 ///
 /// With `replay` (the CLI has a `replay` command) every scenario ends by replaying its state
 /// directory's message log.
@@ -293,10 +294,84 @@ fn scenario(replay: bool) -> Vec<(&'static str, Vec<Step>)> {
         step(0, &["call", "{state}", "inc", "--stats"]),
         step(0, &["info", "{state}"]),
     ];
+    // Many canisters (the `calls` test canister, ic-cdk 0.20 and ic-cdk-timers): a call from one
+    // to the other with its reply callback, a trapping callee's reject, timers and heartbeats run
+    // by `tick`, the management canister by ingress, `info` listing both.
+    let b = "(principal \"rrkah-fqaaa-aaaaa-aaaaq-cai\")";
+    let echo = "(principal \"rrkah-fqaaa-aaaaa-aaaaq-cai\", \"hi\")";
+    let status = "(record { canister_id = principal \"rrkah-fqaaa-aaaaa-aaaaq-cai\" })";
+    let subnet = vec![
+        step(
+            0,
+            &[
+                "install",
+                "{inputs}/calls.wasm",
+                "--state",
+                "{state}",
+                "--name",
+                "a",
+            ],
+        ),
+        step(
+            0,
+            &[
+                "install",
+                "{inputs}/calls.wasm",
+                "--state",
+                "{state}",
+                "--name",
+                "b",
+            ],
+        ),
+        step(2, &["call", "{state}", "echo", "(\"x\")"]),
+        step(
+            0,
+            &[
+                "call",
+                "{state}",
+                "call_echo",
+                echo,
+                "--canister",
+                "a",
+                "--stats",
+            ],
+        ),
+        step(0, &["call", "{state}", "call_boom", b, "--canister", "a"]),
+        step(
+            0,
+            &[
+                "call",
+                "{state}",
+                "start_timers",
+                "(3 : nat64, 2 : nat64)",
+                "--canister",
+                "a",
+            ],
+        ),
+        step(0, &["tick", "{state}", "--seconds", "2"]),
+        step(0, &["tick", "{state}", "--seconds", "2"]),
+        step(
+            0,
+            &["call", "{state}", "counters", "--query", "--canister", "a"],
+        ),
+        step(
+            0,
+            &[
+                "call",
+                "{state}",
+                "canister_status",
+                status,
+                "--canister",
+                "aaaaa-aa",
+            ],
+        ),
+        step(0, &["info", "{state}"]),
+    ];
     let mut scenarios = vec![
         ("kv", kv("native")),
         ("kv-syscall", kv("syscall")),
         ("counter", counter),
+        ("subnet", subnet),
     ];
     if replay {
         for (_, steps) in &mut scenarios {
@@ -557,6 +632,9 @@ fn check(options: &Options) -> Result<()> {
     let kv = crate::canisters::canister_paths(&root)[0].clone();
     std::fs::copy(&kv, layout.inputs.join("kv.wasm"))
         .with_context(|| format!("copying {}", kv.display()))?;
+    let calls = crate::canisters::canister_paths(&root)[3].clone();
+    std::fs::copy(&calls, layout.inputs.join("calls.wasm"))
+        .with_context(|| format!("copying {}", calls.display()))?;
     std::fs::copy(
         root.join("examples/counter.wat"),
         layout.inputs.join("counter.wat"),
