@@ -369,6 +369,9 @@ struct Snapshot {
     nonzero: Option<NonZeroPages>,
 }
 
+/// The replica's instruction limit for `canister_inspect_message` (200 M).
+const INSPECT_MESSAGE_LIMIT: u64 = 200_000_000;
+
 /// A canister running on an [`Engine`].
 pub struct Canister {
     config: CanisterConfig,
@@ -1188,6 +1191,8 @@ impl Canister {
         let l = &self.config.limits;
         match entry {
             EntryPoint::Query => l.query,
+            // The replica's limit for message acceptance (`canister_inspect_message`).
+            EntryPoint::InspectMessage => l.query.min(INSPECT_MESSAGE_LIMIT),
             EntryPoint::Update | EntryPoint::ReplicatedQuery => l.update,
             _ => l.install,
         }
@@ -1414,6 +1419,45 @@ impl Canister {
         };
         self.tick(time);
         Ok(executed)
+    }
+
+    /// Runs `canister_inspect_message` for an ingress update of `method` with `arg` from
+    /// `caller` at `time`, as the IC does before it accepts the message: its changes are
+    /// discarded; the message is accepted when the hook calls `ic0.accept_message` (or when the
+    /// module does not export the hook), refused with a reject otherwise or if it traps.
+    pub(crate) fn inspect(
+        &mut self,
+        method: &str,
+        arg: &[u8],
+        caller: &[u8],
+        time: u64,
+    ) -> Result<Result<(), Reject>, Error> {
+        const HOOK: &str = "canister_inspect_message";
+        if !self.has_export(HOOK) {
+            return Ok(Ok(()));
+        }
+        let ctx = MessageContext {
+            method: method.to_string(),
+            arg: arg.to_vec(),
+            caller: caller.to_vec(),
+            ..MessageContext::new(EntryPoint::InspectMessage, time)
+        };
+        let mark = self.mark();
+        let mut run = self.run_target(Target::Export(HOOK), ctx);
+        let accepted = self.instance.ic0_mut().ctx.accepted;
+        self.finish(mark, false, &mut run.outcome)?;
+        let id = candid::Principal::from_slice(&self.system().canister_id).to_text();
+        Ok(match run.outcome.result {
+            Err(reject) => Err(reject),
+            Ok(_) if accepted => Ok(()),
+            Ok(_) => Err(Reject {
+                code: RejectCode::CanisterReject,
+                message: format!(
+                    "Canister {id} rejected the message: its canister_inspect_message did not \
+                     call ic0.accept_message (method `{method}`)"
+                ),
+            }),
+        })
     }
 
     /// Whether the module exports `canister_heartbeat`.

@@ -723,8 +723,9 @@ impl Subnet {
     /// [`update_call`](Self::update_call) with the message's time and instruction limit.
     ///
     /// A call the subnet refuses before it runs — to a canister that does not exist, is
-    /// stopped or empty, or has no such method (the IC's ingress checks) — is rejected without
-    /// changing anything, not even the clock.
+    /// stopped or empty, or has no such method (the IC's ingress checks), or that the canister's
+    /// `canister_inspect_message` does not accept — is rejected without changing anything, not
+    /// even the clock.
     pub fn update_call_with(
         &mut self,
         canister: Principal,
@@ -748,7 +749,17 @@ impl Subnet {
                 return Ok(Err(reject));
             }
         }
-        self.time = options.time.unwrap_or(self.time.saturating_add(SECOND));
+        let time = options.time.unwrap_or(self.time.saturating_add(SECOND));
+        // The canister may refuse the message before it is accepted (nothing changes then).
+        if let Some(c) = self
+            .canisters
+            .get_mut(&canister)
+            .and_then(|slot| slot.canister.as_mut())
+            && let Err(reject) = c.inspect(method, arg, options.caller.as_slice(), time)?
+        {
+            return Ok(Err(reject));
+        }
+        self.time = time;
         let ingress = self.fresh_id();
         self.queue.push_back(Message::Request(Request {
             origin: Origin::Ingress(ingress),

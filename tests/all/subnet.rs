@@ -446,3 +446,90 @@ fn tick_runs_heartbeats_and_due_global_timers_once() {
             .all(|m| m.canister != plain || m.kind == Request)
     );
 }
+
+/// `canister_inspect_message` accepts every method but `deny`, whose argument it reads; `boom`
+/// makes it trap. It counts its runs in a global (discarded: it runs like a query), and `bump`
+/// counts accepted updates.
+const INSPECTED: &str = r#"(module
+  (import "ic0" "msg_method_name_size" (func $name_size (result i32)))
+  (import "ic0" "msg_method_name_copy" (func $name_copy (param i32 i32 i32)))
+  (import "ic0" "msg_arg_data_size" (func $arg_size (result i32)))
+  (import "ic0" "accept_message" (func $accept))
+  (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+  (import "ic0" "msg_reply" (func $reply))
+  (import "ic0" "trap" (func $trap (param i32 i32)))
+  (memory 1)
+  (global $inspections (mut i64) (i64.const 0))
+  (global $bumps (mut i64) (i64.const 0))
+  (data (i32.const 100) "denyboom")
+  (func (export "canister_inspect_message")
+    (global.set $inspections (i64.add (global.get $inspections) (i64.const 1)))
+    (call $name_copy (i32.const 0) (i32.const 0) (call $name_size))
+    ;; "deny" with a non-empty argument is refused; "boom" traps.
+    (if (i32.and (i32.eq (call $name_size) (i32.const 4))
+                 (i32.eq (i32.load (i32.const 0)) (i32.load (i32.const 100))))
+      (then (if (i32.gt_u (call $arg_size) (i32.const 0)) (then return))))
+    (if (i32.and (i32.eq (call $name_size) (i32.const 4))
+                 (i32.eq (i32.load (i32.const 0)) (i32.load (i32.const 104))))
+      (then (call $trap (i32.const 104) (i32.const 4))))
+    (call $accept))
+  (func $answer
+    (i64.store (i32.const 200) (global.get $bumps))
+    (i64.store (i32.const 208) (global.get $inspections))
+    (call $append (i32.const 200) (i32.const 16))
+    (call $reply))
+  (func (export "canister_update bump")
+    (global.set $bumps (i64.add (global.get $bumps) (i64.const 1)))
+    (call $answer))
+  (func (export "canister_update deny") (call $answer))
+  (func (export "canister_update boom") (call $answer))
+  (func (export "canister_query read") (call $answer))
+)"#;
+
+#[test]
+fn inspect_message_decides_which_ingress_updates_are_accepted() {
+    let mut subnet = Subnet::new(CanisterConfig::default());
+    let id = subnet
+        .install(wat::parse_str(INSPECTED).unwrap(), b"", ANON)
+        .unwrap()
+        .unwrap();
+    let counts = |r: Vec<u8>| {
+        (
+            u64::from_le_bytes(r[..8].try_into().unwrap()),
+            u64::from_le_bytes(r[8..16].try_into().unwrap()),
+        )
+    };
+    // Accepted: runs, and sees no inspection in its own state (inspection changes nothing).
+    let r = subnet.update_call(id, "bump", b"", ANON).unwrap().unwrap();
+    assert_eq!(counts(r), (1, 0));
+    let (time, hash) = (subnet.time(), subnet.state_hash());
+    // Refused by the hook: a canister reject, and nothing changed, not even the clock.
+    let refused = subnet
+        .update_call(id, "deny", b"x", ANON)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.code, RejectCode::CanisterReject, "{refused:?}");
+    assert!(refused.message.contains("accept_message"), "{refused:?}");
+    let trapped = subnet
+        .update_call(id, "boom", b"", ANON)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(trapped.code, RejectCode::CanisterError, "{trapped:?}");
+    assert!(trapped.message.contains("boom"), "{trapped:?}");
+    assert_eq!((subnet.time(), subnet.state_hash()), (time, hash));
+    assert!(subnet.history().iter().all(|e| e.method == "bump"));
+    // The same method with an empty argument is accepted; queries are not inspected.
+    let r = subnet.update_call(id, "deny", b"", ANON).unwrap().unwrap();
+    assert_eq!(counts(r), (1, 0));
+    let r = subnet.query_call(id, "read", b"", ANON).unwrap().unwrap();
+    assert_eq!(counts(r), (1, 0));
+    // Calls from canisters are not inspected (only ingress messages are): the relay's call
+    // to `deny` with an argument reaches the method.
+    let relay = subnet.install(relay(), b"", ANON).unwrap().unwrap();
+    let arg = call_arg(id, "deny", 0, 0, b"x");
+    let r = subnet
+        .update_call(relay, "call", &arg, ANON)
+        .unwrap()
+        .unwrap();
+    assert!(r.starts_with(b"ok:"), "{}", String::from_utf8_lossy(&r));
+}

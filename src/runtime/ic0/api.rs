@@ -95,6 +95,8 @@ pub enum EntryPoint {
     Heartbeat,
     /// `canister_global_timer` (`T`).
     GlobalTimer,
+    /// `canister_inspect_message` (`F`): an ingress update before it is accepted.
+    InspectMessage,
 }
 
 impl EntryPoint {
@@ -112,6 +114,7 @@ impl EntryPoint {
             EntryPoint::Cleanup => "a cleanup callback",
             EntryPoint::Heartbeat => "canister_heartbeat",
             EntryPoint::GlobalTimer => "canister_global_timer",
+            EntryPoint::InspectMessage => "canister_inspect_message",
         }
     }
     /// Whether the message may respond to its call context (`U RQ NRQ Ry Rt`; in a callback
@@ -126,11 +129,12 @@ impl EntryPoint {
                 | EntryPoint::RejectCallback
         )
     }
-    /// `msg_arg_data_*`: `I U RQ NRQ Ry`.
+    /// `msg_arg_data_*`: `I U RQ NRQ Ry F`.
     fn has_arg(self) -> bool {
         matches!(
             self,
             EntryPoint::Init
+                | EntryPoint::InspectMessage
                 | EntryPoint::Update
                 | EntryPoint::Query
                 | EntryPoint::ReplicatedQuery
@@ -192,7 +196,10 @@ impl EntryPoint {
     }
     /// `root_key_*`, `cycles_burn128`: `I G U RQ Ry Rt C T`.
     fn replicated_any(self) -> bool {
-        !matches!(self, EntryPoint::Query | EntryPoint::Start)
+        !matches!(
+            self,
+            EntryPoint::Query | EntryPoint::Start | EntryPoint::InspectMessage
+        )
     }
 }
 
@@ -335,6 +342,8 @@ pub struct MessageContext {
     /// A data certificate is present (non-replicated queries): `data_certificate_*` hand the
     /// canister one for its certified data at this message's time, signed by the root key.
     pub certified: bool,
+    /// `canister_inspect_message` called `ic0.accept_message`.
+    pub accepted: bool,
 }
 
 impl MessageContext {
@@ -352,6 +361,7 @@ impl MessageContext {
             replied: false,
             deadline: 0,
             certified: false,
+            accepted: false,
         }
     }
 
@@ -789,12 +799,32 @@ impl Ic0 {
     }
     /// `ic0.msg_method_name_size`: only in `canister_inspect_message`.
     pub fn msg_method_name_size(&mut self, _heap: &mut [u8]) -> R<u64> {
-        self.require("msg_method_name_size", false).map(|_| 0)
+        self.require(
+            "msg_method_name_size",
+            self.ctx.entry == EntryPoint::InspectMessage,
+        )?;
+        Ok(self.ctx.method.len() as u64)
     }
     /// `ic0.msg_method_name_copy`: only in `canister_inspect_message`.
-    pub fn msg_method_name_copy(&mut self, _heap: &mut [u8], _d: u64, _o: u64, size: u64) -> R<()> {
+    pub fn msg_method_name_copy(
+        &mut self,
+        heap: &mut [u8],
+        dst: u64,
+        offset: u64,
+        size: u64,
+    ) -> R<()> {
+        let f = "msg_method_name_copy";
         self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
-        self.require("msg_method_name_copy", false)
+        self.require(f, self.ctx.entry == EntryPoint::InspectMessage)?;
+        copy_blob(
+            heap,
+            &mut self.heap_dirty,
+            f,
+            ("method name", self.ctx.method.as_bytes()),
+            dst,
+            offset,
+            size,
+        )
     }
     /// `ic0.msg_reply_data_append`: charged `500 + 50·size`; the whole reply may have at most
     /// [`MAX_REPLY_SIZE`] bytes ([`MAX_QUERY_REPLY_SIZE`] in a non-replicated query).
@@ -985,9 +1015,19 @@ impl Ic0 {
     pub fn subnet_self_node_count(&mut self, _heap: &mut [u8]) -> R<i32> {
         Ok(1)
     }
-    /// `ic0.accept_message`: only in `canister_inspect_message`.
+    /// `ic0.accept_message`: only in `canister_inspect_message`, at most once.
     pub fn accept_message(&mut self, _heap: &mut [u8]) -> R<()> {
-        self.require("accept_message", false)
+        self.require(
+            "accept_message",
+            self.ctx.entry == EntryPoint::InspectMessage,
+        )?;
+        if self.ctx.accepted {
+            return Err(HostTrap::ContractViolation(
+                "ic0.accept_message called twice".into(),
+            ));
+        }
+        self.ctx.accepted = true;
+        Ok(())
     }
 
     // ----- stable memory (system-API mode) -----
