@@ -19,6 +19,7 @@ use crate::instrument::{self, InjectedTrap};
 use crate::state::{
     ANONYMOUS, CanisterState, Clock, GlobalValue, NonZeroPages, StableMode, SystemState,
 };
+use std::collections::BTreeMap;
 
 /// IC reject codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -443,19 +444,36 @@ fn trap_reject(canister_id: &[u8], trap: &Trap) -> Reject {
 
 /// What a message runs: an export, or a callback of table 0.
 #[derive(Debug, Clone, Copy)]
-enum Target<'a> {
+pub(crate) enum Target<'a> {
+    /// An exported function.
     Export(&'a str),
+    /// A callback from table 0.
     Callback(Callback),
 }
 
 /// The raw result of running a message.
-struct Run {
-    outcome: Outcome,
-    trapped: bool,
+pub(crate) struct Run {
+    pub outcome: Outcome,
+    pub trapped: bool,
     /// The message replied or rejected (explicitly).
-    responded: bool,
-    calls: Vec<OutgoingCall>,
-    cycles_left: u128,
+    pub responded: bool,
+    pub calls: Vec<OutgoingCall>,
+    pub cycles_left: u128,
+}
+
+/// A composite query's hold on one canister ([`Canister::begin_session`]): the canister's
+/// messages of the evaluation see each other's changes, which all go when it ends. Holds what
+/// the committed pages were before the evaluation first changed them (O(pages changed)).
+pub(crate) struct Session {
+    mark: Mark,
+    heap: BTreeMap<u64, Option<Vec<u8>>>,
+    stable: BTreeMap<u64, Option<Vec<u8>>>,
+}
+
+/// The bytes of 4 KiB page `p` of `memory`, if the memory reaches it.
+fn page_copy(memory: &[u8], p: u64) -> Option<Vec<u8>> {
+    let start = p as usize * PAGE;
+    (start < memory.len()).then(|| memory[start..(start + PAGE).min(memory.len())].to_vec())
 }
 
 /// The reject of an update that returned without replying (and, on a subnet, whose call
@@ -1187,14 +1205,28 @@ impl Canister {
         Ok(())
     }
 
-    fn limit(&self, entry: EntryPoint) -> u64 {
+    /// The instruction limit of a message: the IC's per kind (a composite query's callbacks
+    /// count as queries).
+    fn limit(&self, ctx: &MessageContext) -> u64 {
         let l = &self.config.limits;
-        match entry {
-            EntryPoint::Query => l.query,
+        if ctx.composite {
+            return l.query;
+        }
+        match ctx.entry {
+            EntryPoint::Query | EntryPoint::CompositeQuery => l.query,
             // The replica's limit for message acceptance (`canister_inspect_message`).
             EntryPoint::InspectMessage => l.query.min(INSPECT_MESSAGE_LIMIT),
-            EntryPoint::Update | EntryPoint::ReplicatedQuery => l.update,
-            _ => l.install,
+            EntryPoint::Update
+            | EntryPoint::ReplicatedQuery
+            | EntryPoint::ReplyCallback
+            | EntryPoint::RejectCallback
+            | EntryPoint::Cleanup
+            | EntryPoint::Heartbeat
+            | EntryPoint::GlobalTimer => l.update,
+            EntryPoint::Init
+            | EntryPoint::PreUpgrade
+            | EntryPoint::PostUpgrade
+            | EntryPoint::Start => l.install,
         }
     }
 
@@ -1224,7 +1256,7 @@ impl Canister {
     /// update or query entry point (a callback need not answer; the subnet decides when a call
     /// context without an answer is rejected).
     fn run_target(&mut self, target: Target<'_>, ctx: MessageContext) -> Run {
-        let limit = self.limit(ctx.entry).min(i64::MAX as u64) as i64;
+        let limit = self.limit(&ctx).min(i64::MAX as u64) as i64;
         let entry = ctx.entry;
         self.instance.ic0_mut().begin(ctx);
         self.instance.set_budget(limit);
@@ -1306,6 +1338,20 @@ impl Canister {
         };
         let executed = match kind {
             DeliveryKind::Request { method, arg } => {
+                if self.is_composite(&method) && !self.methods.updates.contains(&method) {
+                    let id = candid::Principal::from_slice(&self.system().canister_id).to_text();
+                    self.tick(time);
+                    return Ok(Executed::rejected(
+                        Reject {
+                            code: RejectCode::CanisterError,
+                            message: format!(
+                                "Canister {id}: composite query method '{method}' cannot be \
+                                 called in replicated mode"
+                            ),
+                        },
+                        cycles_available,
+                    ));
+                }
                 let (entry, export) = if self.methods.updates.contains(&method) {
                     (EntryPoint::Update, format!("canister_update {method}"))
                 } else if self.methods.queries.contains(&method) {
@@ -1419,6 +1465,91 @@ impl Canister {
         };
         self.tick(time);
         Ok(executed)
+    }
+
+    /// Starts a composite query's evaluation on this canister (see [`Session`]).
+    pub(crate) fn begin_session(&self) -> Session {
+        Session {
+            mark: self.mark(),
+            heap: BTreeMap::new(),
+            stable: BTreeMap::new(),
+        }
+    }
+
+    /// Runs one message of a composite query's evaluation: a trap undoes the message; otherwise
+    /// its changes stay for the evaluation's later messages (until [`end_session`]).
+    ///
+    /// [`end_session`]: Self::end_session
+    pub(crate) fn session_message(
+        &mut self,
+        session: &mut Session,
+        target: Target<'_>,
+        ctx: MessageContext,
+    ) -> Result<Run, Error> {
+        let mark = self.mark();
+        let mut run = self.run_target(target, ctx);
+        let dirty = self.take_dirty();
+        if run.trapped {
+            self.rollback(mark, &dirty)?;
+        } else {
+            for &p in &dirty.heap {
+                let old = page_copy(&self.committed.heap, p);
+                session.heap.entry(p).or_insert(old);
+            }
+            for &p in &dirty.stable {
+                let old = page_copy(&self.committed.stable, p);
+                session.stable.entry(p).or_insert(old);
+            }
+            self.commit(&dirty);
+            run.outcome.dirty = dirty;
+        }
+        Ok(run)
+    }
+
+    /// Ends a composite query's evaluation: everything its messages changed is undone, in
+    /// O(pages changed) (O(memory) if a memory grew).
+    pub(crate) fn end_session(&mut self, session: Session) -> Result<(), Error> {
+        let Session { mark, heap, stable } = session;
+        let c = &mut self.committed;
+        let grew = c.heap.len() != mark.heap_len || c.stable.len() != mark.stable_len;
+        for (memory, pages) in [(&mut c.heap, &heap), (&mut c.stable, &stable)] {
+            for (&p, old) in pages {
+                if let Some(old) = old {
+                    let start = p as usize * PAGE;
+                    memory[start..start + old.len()].copy_from_slice(old);
+                }
+            }
+        }
+        c.heap.truncate(mark.heap_len);
+        c.stable.truncate(mark.stable_len);
+        if grew {
+            // The instance's memories are larger than before: a fresh instance with the
+            // committed bytes (dense copies), then committed copies and hashes from it.
+            let snap = Snapshot {
+                heap: c.heap.clone(),
+                stable: c.stable.clone(),
+                globals: mark.globals,
+                system: mark.system,
+                nonzero: None,
+            };
+            self.restore(&snap)?;
+            self.take_dirty();
+            return self.reset_committed();
+        }
+        let (heap, stable): (Vec<u64>, Vec<u64>) =
+            (heap.into_keys().collect(), stable.into_keys().collect());
+        c.hash
+            .heap
+            .update(&c.heap, heap.iter().map(|&p| p as usize));
+        c.hash
+            .stable
+            .update(&c.stable, stable.iter().map(|&p| p as usize));
+        self.rollback(mark, &DirtyPages { heap, stable })
+    }
+
+    /// Whether `method` is a composite query method.
+    pub(crate) fn is_composite(&self, method: &str) -> bool {
+        self.has_export(&format!("canister_composite_query {method}"))
     }
 
     /// Runs `canister_inspect_message` for an ingress update of `method` with `arg` from

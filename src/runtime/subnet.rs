@@ -26,6 +26,8 @@
 //! `rwlgt-iiaaa-aaaaa-aaaaa-cai` (as for a single canister), then `rrkah-fqaaa-aaaaa-aaaaq-cai`,
 //! `ryjl3-tyaaa-aaaaa-aaaba-cai`, ...
 
+mod composite;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use candid::Principal;
@@ -845,6 +847,9 @@ impl Subnet {
                 Err(reject) => return Ok(refused(reject)),
             },
         };
+        if c.is_composite(method) {
+            return self.composite_query(canister, method, arg, options);
+        }
         let input = MessageInput {
             caller: Some(options.caller.as_slice().to_vec()),
             time: Some(options.time.unwrap_or(self.time)),

@@ -124,3 +124,65 @@ fn ic_cdk_timers_and_heartbeat_run_on_tick() {
             .any(|m| m.method == "<ic-cdk internal> timer_executor" && m.caller == a)
     );
 }
+
+/// Composite queries (ic-cdk `#[query(composite = true)]`): a composite query calls a query of
+/// another canister and a composite query that calls its own canister; the caller's state
+/// changes last across its awaits and are gone afterwards; calling an update is rejected; a
+/// composite query cannot run as an update.
+#[test]
+fn composite_queries_call_queries_and_change_nothing() {
+    let (mut subnet, a, b) = two();
+    let hash = subnet.state_hash();
+    let reply = subnet
+        .query_call(
+            a,
+            "composite_echo",
+            &Encode!(&b, &"hi".to_string()).unwrap(),
+            anon(),
+        )
+        .unwrap()
+        .unwrap();
+    let (text, before, after) = Decode!(&reply, String, u64, u64).unwrap();
+    assert_eq!(text, "hi/depth:hi!");
+    // The scratch counter went 1, 2, 3 through the evaluation's three messages ...
+    assert_eq!((before, after), (1, 3));
+    // ... and is 0 again after it; nothing in the subnet changed.
+    let scratch = subnet
+        .query_call(a, "scratch", &Encode!().unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    assert_eq!(Decode!(&scratch, u64).unwrap(), 0);
+    assert_eq!(subnet.state_hash(), hash);
+    // The same again gives the same answer (the state was restored exactly).
+    let again = subnet
+        .query_call(
+            a,
+            "composite_echo",
+            &Encode!(&b, &"hi".to_string()).unwrap(),
+            anon(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, reply);
+
+    let reply = subnet
+        .query_call(a, "composite_update", &Encode!(&b).unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    let text = Decode!(&reply, String).unwrap();
+    assert!(
+        text.starts_with("code 5:") && text.contains("no query method 'echo'"),
+        "{text}"
+    );
+
+    let err = subnet
+        .update_call(
+            a,
+            "composite_echo",
+            &Encode!(&b, &"x".to_string()).unwrap(),
+            anon(),
+        )
+        .unwrap()
+        .unwrap_err();
+    assert!(err.message.contains("replicated mode"), "{err:?}");
+}

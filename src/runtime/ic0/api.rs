@@ -97,6 +97,8 @@ pub enum EntryPoint {
     GlobalTimer,
     /// `canister_inspect_message` (`F`): an ingress update before it is accepted.
     InspectMessage,
+    /// `canister_composite_query <name>` (`CQ`), called by a user or by another composite query.
+    CompositeQuery,
 }
 
 impl EntryPoint {
@@ -115,6 +117,7 @@ impl EntryPoint {
             EntryPoint::Heartbeat => "canister_heartbeat",
             EntryPoint::GlobalTimer => "canister_global_timer",
             EntryPoint::InspectMessage => "canister_inspect_message",
+            EntryPoint::CompositeQuery => "canister_composite_query",
         }
     }
     /// Whether the message may respond to its call context (`U RQ NRQ Ry Rt`; in a callback
@@ -123,6 +126,7 @@ impl EntryPoint {
         matches!(
             self,
             EntryPoint::Update
+                | EntryPoint::CompositeQuery
                 | EntryPoint::Query
                 | EntryPoint::ReplicatedQuery
                 | EntryPoint::ReplyCallback
@@ -135,6 +139,7 @@ impl EntryPoint {
             self,
             EntryPoint::Init
                 | EntryPoint::InspectMessage
+                | EntryPoint::CompositeQuery
                 | EntryPoint::Update
                 | EntryPoint::Query
                 | EntryPoint::ReplicatedQuery
@@ -157,11 +162,12 @@ impl EntryPoint {
                 | EntryPoint::GlobalTimer
         )
     }
-    /// `call_*`: `U Ry Rt T` (composite queries are not among canister-vm's entry points yet).
+    /// `call_*`: `U CQ Ry Rt T` (in a composite query's callbacks too).
     fn may_call(self) -> bool {
         matches!(
             self,
             EntryPoint::Update
+                | EntryPoint::CompositeQuery
                 | EntryPoint::ReplyCallback
                 | EntryPoint::RejectCallback
                 | EntryPoint::Heartbeat
@@ -187,6 +193,7 @@ impl EntryPoint {
         matches!(
             self,
             EntryPoint::Update
+                | EntryPoint::CompositeQuery
                 | EntryPoint::Query
                 | EntryPoint::ReplicatedQuery
                 | EntryPoint::ReplyCallback
@@ -198,7 +205,10 @@ impl EntryPoint {
     fn replicated_any(self) -> bool {
         !matches!(
             self,
-            EntryPoint::Query | EntryPoint::Start | EntryPoint::InspectMessage
+            EntryPoint::Query
+                | EntryPoint::CompositeQuery
+                | EntryPoint::Start
+                | EntryPoint::InspectMessage
         )
     }
 }
@@ -344,6 +354,9 @@ pub struct MessageContext {
     pub certified: bool,
     /// `canister_inspect_message` called `ic0.accept_message`.
     pub accepted: bool,
+    /// The message runs in a composite query's evaluation (its root or a callback): nothing it
+    /// does is replicated or kept.
+    pub composite: bool,
 }
 
 impl MessageContext {
@@ -362,6 +375,7 @@ impl MessageContext {
             deadline: 0,
             certified: false,
             accepted: false,
+            composite: false,
         }
     }
 
@@ -630,10 +644,21 @@ impl Ic0 {
 
     /// The largest reply or reject payload this message may give.
     fn max_reply_size(&self) -> u64 {
-        match self.ctx.entry {
-            EntryPoint::Query => MAX_QUERY_REPLY_SIZE,
-            _ => MAX_REPLY_SIZE,
+        if self.replicated() {
+            MAX_REPLY_SIZE
+        } else {
+            MAX_QUERY_REPLY_SIZE
         }
+    }
+
+    /// Whether the message runs replicated (not a query, a composite query's message or an
+    /// inspection).
+    fn replicated(&self) -> bool {
+        !self.ctx.composite
+            && !matches!(
+                self.ctx.entry,
+                EntryPoint::Query | EntryPoint::CompositeQuery | EntryPoint::InspectMessage
+            )
     }
 
     fn stable_pages(&self) -> u64 {
@@ -793,7 +818,10 @@ impl Ic0 {
         let e = self.ctx.entry;
         self.require(
             "msg_deadline",
-            e == EntryPoint::Update || e == EntryPoint::Query || e.is_callback(),
+            matches!(
+                e,
+                EntryPoint::Update | EntryPoint::Query | EntryPoint::CompositeQuery
+            ) || e.is_callback(),
         )?;
         Ok(self.ctx.deadline as i64)
     }
@@ -871,7 +899,7 @@ impl Ic0 {
     /// `ic0.msg_cycles_available128`: cycles of the call context not yet accepted.
     pub fn msg_cycles_available128(&mut self, heap: &mut [u8], dst: u64) -> R<()> {
         let f = "msg_cycles_available128";
-        self.require(f, self.ctx.entry.has_cycles())?;
+        self.require(f, self.ctx.entry.has_cycles() && !self.ctx.composite)?;
         write_u128(
             heap,
             &mut self.heap_dirty,
@@ -887,7 +915,7 @@ impl Ic0 {
         write_u128(heap, &mut self.heap_dirty, f, dst, self.ctx.cycles_refunded)
     }
     fn accept(&mut self, function: &'static str, max: u128) -> R<u128> {
-        self.require(function, self.ctx.entry.has_cycles())?;
+        self.require(function, self.ctx.entry.has_cycles() && !self.ctx.composite)?;
         let amount = max.min(self.ctx.cycles_available);
         self.ctx.cycles_available -= amount;
         self.system.cycle_balance = self.system.cycle_balance.saturating_add(amount);
@@ -910,7 +938,7 @@ impl Ic0 {
     /// `ic0.msg_cycles_available` (64-bit): traps if the amount does not fit.
     pub fn msg_cycles_available(&mut self, _heap: &mut [u8]) -> R<i64> {
         let f = "msg_cycles_available";
-        self.require(f, self.ctx.entry.has_cycles())?;
+        self.require(f, self.ctx.entry.has_cycles() && !self.ctx.composite)?;
         fits_u64(f, self.ctx.cycles_available)
     }
     /// `ic0.msg_cycles_refunded` (64-bit).
@@ -927,7 +955,7 @@ impl Ic0 {
     /// `ic0.cycles_burn128`: burns up to `amount` cycles of the balance; writes what it burned.
     pub fn cycles_burn128(&mut self, heap: &mut [u8], high: i64, low: i64, dst: u64) -> R<()> {
         let f = "cycles_burn128";
-        self.require(f, self.ctx.entry.replicated_any())?;
+        self.require(f, self.ctx.entry.replicated_any() && !self.ctx.composite)?;
         heap_range(heap, f, dst, 16)?;
         let burned = u128_of(high, low).min(self.system.cycle_balance);
         self.system.cycle_balance -= burned;
@@ -1190,7 +1218,10 @@ impl Ic0 {
     /// `ic0.certified_data_set`.
     pub fn certified_data_set(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
         let f = "certified_data_set";
-        self.require(f, self.ctx.entry.may_modify_system_state())?;
+        self.require(
+            f,
+            self.ctx.entry.may_modify_system_state() && !self.ctx.composite,
+        )?;
         if size > CERTIFIED_DATA_MAX as u64 {
             return Err(HostTrap::InvalidArgument {
                 function: f,
@@ -1209,14 +1240,17 @@ impl Ic0 {
     }
     /// `ic0.root_key_size`: the subnet's root public key (DER).
     pub fn root_key_size(&mut self, _heap: &mut [u8]) -> R<u64> {
-        self.require("root_key_size", self.ctx.entry.replicated_any())?;
+        self.require(
+            "root_key_size",
+            self.ctx.entry.replicated_any() && !self.ctx.composite,
+        )?;
         Ok(self.root_key_der().len() as u64)
     }
     /// `ic0.root_key_copy`.
     pub fn root_key_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
         let f = "root_key_copy";
         self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
-        self.require(f, self.ctx.entry.replicated_any())?;
+        self.require(f, self.ctx.entry.replicated_any() && !self.ctx.composite)?;
         let key = self.root_key_der();
         copy_blob(
             heap,
@@ -1290,7 +1324,10 @@ impl Ic0 {
     /// `ic0.global_timer_set`: returns the previous deadline.
     pub fn global_timer_set(&mut self, _heap: &mut [u8], timestamp: i64) -> R<i64> {
         let f = "global_timer_set";
-        self.require(f, self.ctx.entry.may_modify_system_state())?;
+        self.require(
+            f,
+            self.ctx.entry.may_modify_system_state() && !self.ctx.composite,
+        )?;
         Ok(std::mem::replace(&mut self.system.global_timer, timestamp as u64) as i64)
     }
     /// `ic0.performance_counter`: 0 = instructions of this message, 1 = of this call context.
@@ -1317,7 +1354,7 @@ impl Ic0 {
     }
     /// `ic0.in_replicated_execution`.
     pub fn in_replicated_execution(&mut self, _heap: &mut [u8]) -> R<i32> {
-        Ok((self.ctx.entry != EntryPoint::Query) as i32)
+        Ok(self.replicated() as i32)
     }
 
     // ----- costs (the IC's fees on a 13-node application subnet; see `cost`) -----

@@ -11,6 +11,14 @@
 //! - `update start_timers(once_after_secs: nat64, every_secs: nat64) -> ()`: a one-shot timer that
 //!   adds 100 to `fired`, and an interval timer that adds 1
 //! - `query counters() -> (nat64, nat64)`: `fired`, heartbeats
+//! - `query echo_query(text) -> (text)`
+//! - `composite_query composite_echo(callee: principal, text) -> (text, nat64, nat64)`: calls
+//!   `echo_query` of `callee`, then `composite_depth` of `callee` (a composite query that calls
+//!   `echo_query` of itself); adds 1 to `scratch` before and after each call and returns the
+//!   replies joined, and `scratch` after the calls (its changes last for the evaluation only)
+//! - `composite_query composite_update(callee: principal) -> (text)`: calls the update `echo`,
+//!   which a composite query may not: the reject as "code <n>: <message>"
+//! - `query scratch() -> (nat64)`
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -21,6 +29,67 @@ use ic_cdk::call::Call;
 thread_local! {
     static FIRED: Cell<u64> = const { Cell::new(0) };
     static BEATS: Cell<u64> = const { Cell::new(0) };
+    static SCRATCH: Cell<u64> = const { Cell::new(0) };
+}
+
+fn bump_scratch() -> u64 {
+    SCRATCH.with(|s| {
+        s.set(s.get() + 1);
+        s.get()
+    })
+}
+
+#[ic_cdk::query]
+fn echo_query(text: String) -> String {
+    text
+}
+
+#[ic_cdk::query]
+fn scratch() -> u64 {
+    SCRATCH.with(Cell::get)
+}
+
+#[ic_cdk::query(composite = true)]
+async fn composite_echo(callee: Principal, text: String) -> (String, u64, u64) {
+    let before = bump_scratch();
+    let first: String = Call::unbounded_wait(callee, "echo_query")
+        .with_arg(&text)
+        .await
+        .expect("echo_query call failed")
+        .candid()
+        .expect("echo_query reply decodes");
+    bump_scratch();
+    let second: String = Call::unbounded_wait(callee, "composite_depth")
+        .with_arg(&text)
+        .await
+        .expect("composite_depth call failed")
+        .candid()
+        .expect("composite_depth reply decodes");
+    let after = bump_scratch();
+    (format!("{first}/{second}"), before, after)
+}
+
+#[ic_cdk::query(composite = true)]
+async fn composite_depth(text: String) -> String {
+    let me = ic_cdk::api::canister_self();
+    let inner: String = Call::unbounded_wait(me, "echo_query")
+        .with_arg(format!("{text}!"))
+        .await
+        .expect("echo_query call failed")
+        .candid()
+        .expect("echo_query reply decodes");
+    format!("depth:{inner}")
+}
+
+#[ic_cdk::query(composite = true)]
+async fn composite_update(callee: Principal) -> String {
+    match Call::unbounded_wait(callee, "echo").with_arg("x").await {
+        Ok(_) => "no reject".to_string(),
+        Err(ic_cdk::call::CallFailed::CallRejected(r)) => {
+            format!("code {}: {}", r.raw_reject_code(), r.reject_message())
+        }
+        Err(other) => format!("failed: {other}"),
+    }
 }
 
 #[ic_cdk::update]
