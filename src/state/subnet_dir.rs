@@ -1,6 +1,6 @@
 //! A subnet's state directory (format 4): many canisters, one commit point, one message log.
 //!
-//! Layout (on top of the canister files, see [`super::dir`]):
+//! Layout (on top of the canister files, see [`StateDir`]):
 //!
 //! ```text
 //! <dir>/SUBNET                    name of the live subnet manifest, replaced atomically
