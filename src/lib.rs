@@ -37,6 +37,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod abi;
 pub mod candid_text;
 pub mod certification;
 pub mod cli;

@@ -22,7 +22,7 @@ use std::fmt;
 use wasmparser::{ExternalKind, FuncType, Parser, Payload, TypeRef};
 
 use super::{InstrumentError, names};
-use crate::runtime::ic0::{self, HeapType};
+use crate::abi::{self as ic0, HeapType};
 
 /// The most functions a canister module may define.
 pub const MAX_FUNCTIONS: u64 = 50_000;

@@ -1099,9 +1099,9 @@ pub fn rewrite(
                 fname,
                 scan.func_types.get(*ty as usize).and_then(Option::as_ref),
                 if scan.heap64 {
-                    crate::runtime::ic0::HeapType::Wasm64
+                    crate::abi::HeapType::Wasm64
                 } else {
-                    crate::runtime::ic0::HeapType::Wasm32
+                    crate::abi::HeapType::Wasm32
                 },
                 scan.func_import_offsets[i],
             )?;

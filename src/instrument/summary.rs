@@ -34,7 +34,7 @@ pub struct Summary {
     /// The stable mode used.
     pub stable_mode: String,
     /// The address type of memory 0 (wasm32 when the module has no memory).
-    pub heap_type: crate::runtime::ic0::HeapType,
+    pub heap_type: crate::abi::HeapType,
 }
 
 impl Summary {
@@ -57,9 +57,9 @@ impl Summary {
         Summary {
             memories,
             heap_type: if info.heap64 {
-                crate::runtime::ic0::HeapType::Wasm64
+                crate::abi::HeapType::Wasm64
             } else {
-                crate::runtime::ic0::HeapType::Wasm32
+                crate::abi::HeapType::Wasm32
             },
             stable_mode: match config.stable {
                 StableMode::Native => "native".into(),

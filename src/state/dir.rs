@@ -48,8 +48,8 @@ use super::lock::DirLock;
 use super::log_file::{self, LogPosition, LogRef};
 use super::page_file::{PageView, PageWriter, read_memory};
 use super::{CanisterState, Clock, GlobalValue, NonZeroPages, StableMode, SystemState, sha256_hex};
+use crate::abi::HeapType;
 use crate::error::{Error, StateError};
-use crate::runtime::ic0::HeapType;
 
 /// The manifest format written.
 pub const FORMAT: u32 = 3;

@@ -260,7 +260,7 @@ pub struct Metadata<'a> {
     /// How stable memory is reached.
     pub stable_mode: super::StableMode,
     /// The heap's address type.
-    pub heap_type: crate::runtime::ic0::HeapType,
+    pub heap_type: crate::abi::HeapType,
     /// System state (canister id, controllers, version, cycles, timer; its certified data is in
     /// the memory hash already and is hashed again here, harmlessly).
     pub system: &'a super::SystemState,

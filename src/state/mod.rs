@@ -24,7 +24,7 @@ pub use crate::instrument::StableMode;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::ic0::HeapType;
+use crate::abi::HeapType;
 
 /// The principal of the first canister on a subnet (`rwlgt-iiaaa-aaaaa-aaaaa-cai`), used as the
 /// default canister id.
