@@ -1,7 +1,8 @@
 //! Canisters written with ic-cdk 0.20 and ic-cdk-timers 1 (`test-canisters/calls`) on a subnet:
 //! async inter-canister calls through ic-cdk's executor (bounded and unbounded wait), a reject
 //! from a trapping callee, `raw_rand` from the management canister, one-shot and interval
-//! timers driven by `tick`, and a heartbeat.
+//! timers driven by `tick`, a heartbeat, composite queries, a factory that creates and installs
+//! a canister through the management canister, and a trap after an `await` (cleanup).
 
 use candid::{Decode, Encode, Principal};
 use canister_vm::runtime::CanisterConfig;
@@ -185,4 +186,81 @@ fn composite_queries_call_queries_and_change_nothing() {
         .unwrap()
         .unwrap_err();
     assert!(err.message.contains("replicated mode"), "{err:?}");
+}
+
+/// A factory written with ic-cdk: it creates a canister through the management canister (the
+/// created canister is controlled by the factory), installs a module in it and reads its status;
+/// the new canister then answers calls. Only its controller may ask for its status.
+#[test]
+fn an_ic_cdk_factory_creates_installs_and_reads_the_status() {
+    let (mut subnet, a, _) = two();
+    let counter = canister_vm::load::read_module(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/counter.wat"),
+    )
+    .unwrap();
+    let arg = Encode!(&serde_bytes::ByteBuf::from(counter.clone())).unwrap();
+    let reply = subnet
+        .update_call(a, "factory", &arg, anon())
+        .unwrap()
+        .unwrap();
+    let (id, hash, status) =
+        Decode!(&reply, Principal, Option<serde_bytes::ByteBuf>, String).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        hash.unwrap().into_vec(),
+        sha2::Sha256::digest(&counter).to_vec()
+    );
+    assert_eq!(status, "Running");
+    assert_eq!(
+        subnet.system_state(id).unwrap().controllers,
+        vec![a.as_slice().to_vec()]
+    );
+    let inc = subnet
+        .update_call(id, "inc", &Encode!().unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    assert_eq!(Decode!(&inc, u64).unwrap(), 1);
+    // The anonymous principal is not a controller of the factory's canister.
+    let arg = Encode!(&StatusArg { canister_id: id }).unwrap();
+    let err = subnet
+        .update_call(
+            Principal::management_canister(),
+            "canister_status",
+            &arg,
+            anon(),
+        )
+        .unwrap()
+        .unwrap_err();
+    assert!(err.message.contains("controller"), "{err:?}");
+}
+
+#[derive(candid::CandidType)]
+struct StatusArg {
+    canister_id: Principal,
+}
+
+/// ic-cdk code that traps after an `await`: the reply callback is rolled back alone (the change
+/// made before the call stays), ic-cdk's cleanup callback runs, and the ingress call gets the
+/// trap's reject.
+#[test]
+fn a_trap_after_an_await_rolls_back_the_callback_only_and_runs_cleanup() {
+    let (mut subnet, a, b) = two();
+    subnet.take_history();
+    let err = subnet
+        .update_call(a, "call_then_trap", &Encode!(&b).unwrap(), anon())
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.code as u8, 5, "{err:?}");
+    assert!(err.message.contains("trapped after the call"), "{err:?}");
+    let callback = subnet
+        .history()
+        .iter()
+        .find(|e| e.kind == MessageKind::ReplyCallback)
+        .expect("the reply callback ran");
+    assert!(callback.trapped && callback.cleanup, "{callback:?}");
+    let counters = subnet
+        .query_call(a, "trap_counters", &Encode!().unwrap(), anon())
+        .unwrap()
+        .unwrap();
+    assert_eq!(Decode!(&counters, u64, u64).unwrap(), (1, 0));
 }

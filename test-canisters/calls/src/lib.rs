@@ -19,6 +19,13 @@
 //! - `composite_query composite_update(callee: principal) -> (text)`: calls the update `echo`,
 //!   which a composite query may not: the reject as "code <n>: <message>"
 //! - `query scratch() -> (nat64)`
+//! - `update factory(wasm: blob) -> (principal, opt blob, text)`: creates a canister through the
+//!   management canister (attaching `cost_create_canister`), installs `wasm` in it and returns
+//!   its id, the module hash and the status `canister_status` reports
+//! - `update call_then_trap(callee: principal) -> ()`: adds 1 to `before`, awaits `echo` of
+//!   `callee`, adds 1 to `after` and traps: the callback is rolled back (and ic-cdk's cleanup
+//!   runs), the first message's change stays
+//! - `query trap_counters() -> (nat64, nat64)`: `before`, `after`
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -30,6 +37,100 @@ thread_local! {
     static FIRED: Cell<u64> = const { Cell::new(0) };
     static BEATS: Cell<u64> = const { Cell::new(0) };
     static SCRATCH: Cell<u64> = const { Cell::new(0) };
+    static BEFORE: Cell<u64> = const { Cell::new(0) };
+    static AFTER: Cell<u64> = const { Cell::new(0) };
+}
+
+#[derive(candid::CandidType, serde::Deserialize)]
+struct CanisterIdRecord {
+    canister_id: Principal,
+}
+
+#[derive(candid::CandidType)]
+struct CreateCanisterArgs {
+    settings: Option<CanisterSettings>,
+}
+
+#[derive(candid::CandidType)]
+struct CanisterSettings {
+    controllers: Option<Vec<Principal>>,
+}
+
+#[derive(candid::CandidType, serde::Deserialize)]
+enum InstallMode {
+    #[serde(rename = "install")]
+    Install,
+}
+
+#[derive(candid::CandidType)]
+struct InstallCodeArgs {
+    mode: InstallMode,
+    canister_id: Principal,
+    wasm_module: serde_bytes::ByteBuf,
+    arg: serde_bytes::ByteBuf,
+}
+
+#[derive(candid::CandidType, serde::Deserialize, Debug)]
+enum Status {
+    #[serde(rename = "running")]
+    Running,
+    #[serde(rename = "stopping")]
+    Stopping,
+    #[serde(rename = "stopped")]
+    Stopped,
+}
+
+/// The fields of `canister_status`'s reply this canister reads (Candid ignores the others).
+#[derive(candid::CandidType, serde::Deserialize)]
+struct StatusReply {
+    status: Status,
+    module_hash: Option<serde_bytes::ByteBuf>,
+}
+
+#[ic_cdk::update]
+async fn factory(wasm: serde_bytes::ByteBuf) -> (Principal, Option<serde_bytes::ByteBuf>, String) {
+    let me = ic_cdk::api::canister_self();
+    let created: CanisterIdRecord = Call::unbounded_wait(Principal::management_canister(), "create_canister")
+        .with_arg(CreateCanisterArgs {
+            settings: Some(CanisterSettings {
+                controllers: Some(vec![me]),
+            }),
+        })
+        .with_cycles(ic_cdk::api::cost_create_canister())
+        .await
+        .expect("create_canister failed")
+        .candid()
+        .expect("create_canister reply decodes");
+    let id = created.canister_id;
+    Call::unbounded_wait(Principal::management_canister(), "install_code")
+        .with_arg(InstallCodeArgs {
+            mode: InstallMode::Install,
+            canister_id: id,
+            wasm_module: wasm,
+            arg: serde_bytes::ByteBuf::from(candid::encode_args(()).unwrap()),
+        })
+        .await
+        .expect("install_code failed");
+    let status: StatusReply = Call::unbounded_wait(Principal::management_canister(), "canister_status")
+        .with_arg(CanisterIdRecord { canister_id: id })
+        .await
+        .expect("canister_status failed")
+        .candid()
+        .expect("canister_status reply decodes");
+    (id, status.module_hash, format!("{:?}", status.status))
+}
+
+#[ic_cdk::update]
+async fn call_then_trap(callee: Principal) {
+    BEFORE.with(|b| b.set(b.get() + 1));
+    let _: Result<_, _> = Call::unbounded_wait(callee, "echo").with_arg("x").await;
+    AFTER.with(|a| a.set(a.get() + 1));
+    ic_cdk::trap("trapped after the call");
+}
+
+#[ic_cdk::query]
+fn trap_counters() -> (u64, u64) {
+    (BEFORE.with(Cell::get), AFTER.with(Cell::get))
 }
 
 fn bump_scratch() -> u64 {
