@@ -260,3 +260,40 @@ fn a_single_canister_directory_from_before_subnets_opens_and_replays() {
     let err = PersistentCanister::open(&dir, CanisterConfig::default()).unwrap_err();
     assert!(err.to_string().contains("subnet directory"), "{err}");
 }
+
+/// A directory written by the canister-vm of before subnets (`tests/fixtures/pre-subnet-counter`,
+/// state format 3, written by commit 82c1528): it opens with the state it had, replays, takes new
+/// messages (its first commit writes the subnet manifest and continues its log) and replays
+/// again from its first record.
+#[test]
+fn a_directory_written_by_the_previous_release_opens_replays_and_continues() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("old");
+    copy_dir(&repo().join("tests/fixtures/pre-subnet-counter"), &dir);
+    fs::remove_file(dir.join("README.md")).unwrap();
+    let info = on("info", &dir, &[]).ok();
+    assert_eq!(
+        info_field(&info, "state hash:"),
+        ["43ff7629a5aaca0cb935c0c06982ec6a07e51c2c13eedbdeff9b7e89fd19b270"],
+        "{info}"
+    );
+    assert!(on("replay", &dir, &[]).ok().contains("replayed 6 messages"));
+    assert_eq!(on("call", &dir, &["read", "--query"]).ok(), "(3 : nat64)");
+    assert_eq!(on("call", &dir, &["inc"]).ok(), "(4 : nat64)");
+    assert!(dir.join("SUBNET").exists());
+    let replay = on("replay", &dir, &[]).ok();
+    assert!(replay.contains("replayed 8 messages"), "{replay}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
