@@ -471,6 +471,82 @@ impl PersistentSubnet {
         })
     }
 
+    /// Installs `wasm` as a new canister (named `name`, controlled by `controller`) and runs
+    /// `canister_init(arg)`; committed with its record. The new id is
+    /// `executed.applied.canister` (`None` if `canister_init` trapped: nothing was committed).
+    pub fn install(
+        &mut self,
+        wasm: Vec<u8>,
+        arg: &[u8],
+        controller: Principal,
+        name: Option<&str>,
+    ) -> Result<Executed, Error> {
+        let mut record = Record::new(Kind::Install);
+        record.caller = Some(Caller(controller.as_slice().to_vec()));
+        record.name = name.map(str::to_string);
+        self.execute(record, arg, Some(wasm))
+    }
+
+    /// An ingress update call of `method` on `canister` (or `aaaaa-aa`) from `caller`; every
+    /// message it causes runs before it returns, and all of it is committed as one unit.
+    pub fn update_call(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        caller: Principal,
+    ) -> Result<Executed, Error> {
+        self.execute(
+            Self::message(Kind::Update, canister, method, caller),
+            arg,
+            None,
+        )
+    }
+
+    /// A query call (logged, not committed: it changes nothing).
+    pub fn query_call(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        arg: &[u8],
+        caller: Principal,
+    ) -> Result<Executed, Error> {
+        self.execute(
+            Self::message(Kind::Query, canister, method, caller),
+            arg,
+            None,
+        )
+    }
+
+    /// Upgrades `canister` to `wasm` (`caller` must be a controller).
+    pub fn upgrade(
+        &mut self,
+        canister: Principal,
+        wasm: Vec<u8>,
+        arg: &[u8],
+        caller: Principal,
+    ) -> Result<Executed, Error> {
+        let mut record = Record::new(Kind::Upgrade);
+        record.canister = Some(Caller(canister.as_slice().to_vec()));
+        record.caller = Some(Caller(caller.as_slice().to_vec()));
+        self.execute(record, arg, Some(wasm))
+    }
+
+    /// Advances time by `seconds` and runs heartbeats and due timers (and what they cause).
+    pub fn tick(&mut self, seconds: u64) -> Result<Executed, Error> {
+        let mut record = Record::new(Kind::Tick);
+        record.seconds = Some(seconds);
+        self.execute(record, &[], None)
+    }
+
+    fn message(kind: Kind, canister: Principal, method: &str, caller: Principal) -> Record {
+        let mut record = Record::new(kind);
+        record.canister = Some(Caller(canister.as_slice().to_vec()));
+        record.method = Some(method.to_string());
+        record.caller = Some(Caller(caller.as_slice().to_vec()));
+        record
+    }
+
     /// Executes `record` (its inputs; `arg` is the argument and `wasm` the module of an
     /// install or upgrade) on the subnet and commits the result with the completed record:
     /// an install, update, upgrade or tick commits every canister it changed and the subnet's

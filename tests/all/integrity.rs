@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use canister_vm::replay::{Caller, Kind, Record};
 use canister_vm::runtime::CanisterConfig;
 use canister_vm::runtime::persistent::PersistentSubnet;
 
@@ -232,11 +231,20 @@ fn kill_child() {
     canister_vm::state::set_checkpoint_hook(stop_at_step);
     let mut s = PersistentSubnet::open(Path::new(&dir), CanisterConfig::default()).unwrap();
     let id = canister_vm::runtime::subnet::canister_id(0);
+    let anonymous = candid::Principal::anonymous();
+    let ids = s.subnet().canister_ids();
+    // Two canisters (the `calls` test canister): every message changes both, a calling b.
+    if let [a, b] = ids[..] {
+        let arg = candid::encode_args((b, "x".to_string())).unwrap();
+        loop {
+            let out = s.update_call(a, "call_echo", &arg, anonymous).unwrap();
+            assert!(out.applied.message.result.is_ok());
+            let messages = s.subnet().canister(a).unwrap().clock().messages;
+            println!("committed {messages}");
+        }
+    }
     loop {
-        let mut record = Record::new(Kind::Update);
-        record.canister = Some(Caller(id.as_slice().to_vec()));
-        record.method = Some("bump".into());
-        let out = s.execute(record, b"DIDL\0\0", None).unwrap();
+        let out = s.update_call(id, "bump", b"DIDL\0\0", anonymous).unwrap();
         assert!(out.applied.message.result.is_ok());
         let messages = s.subnet().canister(id).unwrap().clock().messages;
         println!("committed {messages}");
@@ -663,4 +671,56 @@ fn a_format_2_directory_opens_replays_and_continues_in_format_3() {
     fs::write(dir.join("heap.pages"), heap).unwrap();
     let err = on("info", &dir, &[]).fails(2);
     assert!(err.contains("hashes to"), "{err}");
+}
+
+/// A message that changes two canisters commits both or neither: a child killed after the
+/// subnet's commit point but before (or between) the canisters' own switches leaves a directory
+/// whose canisters are brought up to the commit on open, and which replays to the same subnet
+/// hash; killed before the commit point, the message is lost whole.
+#[test]
+fn a_process_killed_inside_a_two_canister_commit_leaves_both_or_neither() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("two");
+    let calls = crate::canisters::test_canister("calls");
+    for name in ["a", "b"] {
+        cli(&[
+            "install".as_ref(),
+            calls.as_os_str(),
+            "--state".as_ref(),
+            dir.as_os_str(),
+            "--name".as_ref(),
+            name.as_ref(),
+        ])
+        .ok();
+    }
+    let records = |dir: &Path| {
+        let out = on("replay", dir, &[]);
+        assert_eq!(out.code, 0, "{out:#?}");
+        let n: u64 = out
+            .stdout
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        n
+    };
+    let mut logged = records(&dir);
+    assert_eq!(logged, 2);
+    // The second `current` is the second canister's switch: between the two switches.
+    for (stop, committed) in [
+        ("manifest:2", false),
+        ("subnet-manifest:1", false),
+        ("subnet-current:1", true),
+        ("current:1", true),
+        ("current:2", true),
+    ] {
+        run_and_kill(&dir, Some(stop), |line| line.starts_with("at "));
+        let info = on("info", &dir, &[]);
+        assert_eq!(info.code, 0, "killed at {stop}: {info:#?}");
+        // Replay checks the directory's subnet hash against the replayed one.
+        let now = records(&dir);
+        assert_eq!(now, logged + u64::from(committed), "killed at {stop}");
+        logged = now;
+    }
 }
