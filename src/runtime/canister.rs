@@ -631,6 +631,28 @@ impl Canister {
         arg: &[u8],
         input: &MessageInput,
     ) -> Result<Outcome, Error> {
+        // A non-replicated query gets a data certificate, as on the IC.
+        self.query_with(method, arg, input, true)
+    }
+
+    /// [`query`](Self::query) as a composite query calls it: without a data certificate (the
+    /// replica gives one only to a query called by a user).
+    pub(crate) fn query_uncertified(
+        &mut self,
+        method: &str,
+        arg: &[u8],
+        input: &MessageInput,
+    ) -> Result<Outcome, Error> {
+        self.query_with(method, arg, input, false)
+    }
+
+    fn query_with(
+        &mut self,
+        method: &str,
+        arg: &[u8],
+        input: &MessageInput,
+        certified: bool,
+    ) -> Result<Outcome, Error> {
         if !self.methods.queries.iter().any(|m| m == method) {
             let hint = if self.methods.updates.iter().any(|m| m == method) {
                 format!(" (`{method}` is an update method: call it without --query)")
@@ -648,8 +670,7 @@ impl Canister {
         // Queries see the current time; they do not advance the clock.
         input.time = Some(input.time.unwrap_or(self.clock.last_time));
         let mut ctx = self.next_context(EntryPoint::Query, method, arg, &input);
-        // A non-replicated query gets a data certificate, as on the IC.
-        ctx.certified = true;
+        ctx.certified = certified;
         let mark = self.mark();
         let mut outcome = self.run(&export, ctx);
         self.finish(mark, false, &mut outcome)?;

@@ -152,6 +152,8 @@ impl Subnet {
             arg,
             caller: caller.as_slice().to_vec(),
             composite: true,
+            // Only the query a user called gets a data certificate.
+            certified: origin.is_none(),
             ..MessageContext::new(EntryPoint::CompositeQuery, eval.time)
         };
         let export = format!("canister_composite_query {method}");
@@ -200,7 +202,7 @@ impl Subnet {
                         caller: Some(caller.as_slice().to_vec()),
                         time: Some(eval.time),
                     };
-                    let result = c.query(method, &arg, &input)?.result;
+                    let result = c.query_uncertified(method, &arg, &input)?.result;
                     eval.queue.push_back(Message::Response { call, result });
                     return Ok(());
                 }
