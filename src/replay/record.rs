@@ -301,7 +301,11 @@ pub struct RecordedReject {
 #[serde(deny_unknown_fields)]
 pub struct RecordedOutcome {
     /// The reply bytes, hex (exactly one of `reply` and `reject`).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::state::hex_option"
+    )]
     pub reply: Option<Vec<u8>>,
     /// The reject.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,7 +363,11 @@ pub struct ExecutedRecord {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cleanup: bool,
     /// The reply it answered its call context with (hex).
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::state::hex_option"
+    )]
     pub reply: Option<Vec<u8>>,
     /// The reject it answered its call context with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -472,25 +480,6 @@ pub fn ranges(pages: &[u64]) -> Vec<[u64; 2]> {
         }
     }
     out
-}
-
-/// Serde for `Option<Vec<u8>>` as a hex string.
-mod hex_option {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(bytes) => s.serialize_str(&hex::encode(bytes)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let text = String::deserialize(d)?;
-        hex::decode(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("invalid hex: {e}")))
-    }
 }
 
 #[cfg(test)]

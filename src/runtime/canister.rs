@@ -653,18 +653,7 @@ impl Canister {
         input: &MessageInput,
         certified: bool,
     ) -> Result<Outcome, Error> {
-        if !self.methods.queries.iter().any(|m| m == method) {
-            let hint = if self.methods.updates.iter().any(|m| m == method) {
-                format!(" (`{method}` is an update method: call it without --query)")
-            } else {
-                String::new()
-            };
-            return Err(Error::MethodNotFound {
-                method: method.to_string(),
-                kind: "query",
-                hint,
-            });
-        }
+        self.require_method(method, true)?;
         let export = Methods::export_of_query(&self.exports, method);
         let mut input = input.clone();
         // Queries see the current time; they do not advance the clock.

@@ -548,12 +548,7 @@ impl Subnet {
         arg: &[u8],
         options: &CallOptions,
     ) -> Result<Outcome, Error> {
-        let refused = |reject: Reject| Outcome {
-            result: Err(reject),
-            instructions: 0,
-            debug_log: Vec::new(),
-            dirty: DirtyPages::default(),
-        };
+        let refused = Outcome::rejected;
         let Some(slot) = self.canisters.get(&id) else {
             return Ok(refused(not_found(id)));
         };
@@ -644,14 +639,7 @@ impl Subnet {
             .canisters
             .get_mut(&id)
             .ok_or_else(|| Error::Internal(format!("install_code on missing canister {id}")))?;
-        let refused = |reject: Reject| {
-            Ok(Outcome {
-                result: Err(reject),
-                instructions: 0,
-                debug_log: Vec::new(),
-                dirty: DirtyPages::default(),
-            })
-        };
+        let refused = |reject: Reject| Ok(Outcome::rejected(reject));
         match (mode, slot.canister.is_some()) {
             (CanisterInstallMode::Install, true) => refused(mgmt::error(format!(
                 "Canister {id} cannot be installed because the canister is not empty. Try \
@@ -834,12 +822,7 @@ impl Subnet {
         arg: &[u8],
         options: &CallOptions,
     ) -> Result<Outcome, Error> {
-        let refused = |reject: Reject| Outcome {
-            result: Err(reject),
-            instructions: 0,
-            debug_log: Vec::new(),
-            dirty: DirtyPages::default(),
-        };
+        let refused = Outcome::rejected;
         let c = match self.canisters.get_mut(&canister) {
             None => return Ok(refused(not_found(canister))),
             Some(slot) => match runnable(canister, slot) {
@@ -1315,23 +1298,14 @@ impl Subnet {
         let Some(context) = self.contexts.get_mut(&context_id) else {
             return;
         };
-        let answer = if context.responded {
-            None
-        } else if executed.responded {
-            Some(executed.outcome.result)
-        } else if context.outstanding == 0 {
-            Some(Err(if executed.trapped {
-                executed
-                    .outcome
-                    .result
-                    .err()
-                    .unwrap_or_else(|| did_not_reply(canister.as_slice()))
-            } else {
-                did_not_reply(canister.as_slice())
-            }))
-        } else {
-            None
-        };
+        let answer = context_answer(
+            canister,
+            context.responded,
+            context.outstanding,
+            executed.responded,
+            executed.trapped,
+            executed.outcome.result,
+        );
         if let Some(result) = answer {
             context.responded = true;
             let refund = std::mem::take(&mut context.cycles_available);
@@ -1454,6 +1428,36 @@ impl Subnet {
             debug_log,
             dirty,
         });
+    }
+}
+
+/// The answer a call context of `canister` gets after one of its messages ran (`responded`,
+/// `trapped`, `result`), if it gets one now: the message's own answer; or, once no call of the
+/// context is outstanding and nobody answered, the trap's reject or "did not reply". `None`
+/// while it is answered already or still waits. Shared by replicated messages and composite
+/// query evaluations.
+fn context_answer(
+    canister: Principal,
+    already: bool,
+    outstanding: u32,
+    responded: bool,
+    trapped: bool,
+    result: Result<Vec<u8>, Reject>,
+) -> Option<Result<Vec<u8>, Reject>> {
+    if already {
+        None
+    } else if responded {
+        Some(result)
+    } else if outstanding == 0 {
+        Some(Err(if trapped {
+            result
+                .err()
+                .unwrap_or_else(|| did_not_reply(canister.as_slice()))
+        } else {
+            did_not_reply(canister.as_slice())
+        }))
+    } else {
+        None
     }
 }
 

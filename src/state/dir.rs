@@ -717,16 +717,7 @@ impl StateDir {
                 previous.as_ref().and_then(|m| m.log.as_ref()),
             )?;
             let record = cp.log_record.unwrap_or_default();
-            let log = LogRef {
-                records: prepared.records + u64::from(!record.is_empty()),
-                bytes: prepared.bytes + record.len() as u64,
-                chain: hex::encode(if record.is_empty() {
-                    prepared.chain
-                } else {
-                    log_file::chain_step(&prepared.chain, record.as_bytes())
-                }),
-                record: record.to_string(),
-            };
+            let log = prepared.with_record(record);
             let append = (!record.is_empty()).then(|| (prepared.bytes, record.to_string()));
             (Some(log), append)
         } else {

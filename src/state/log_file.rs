@@ -146,6 +146,23 @@ pub(super) struct Prepared {
     pub chain: Hash,
 }
 
+impl Prepared {
+    /// Where the log stands once `record` (one JSON line with its newline; empty for none) is
+    /// appended here.
+    pub(super) fn with_record(&self, record: &str) -> LogRef {
+        LogRef {
+            records: self.records + u64::from(!record.is_empty()),
+            bytes: self.bytes + record.len() as u64,
+            chain: hex::encode(if record.is_empty() {
+                self.chain
+            } else {
+                chain_step(&self.chain, record.as_bytes())
+            }),
+            record: record.to_string(),
+        }
+    }
+}
+
 /// Makes the log ready for a new checkpoint's record and says where it goes. `fresh` (an
 /// install) starts a new, empty log; otherwise the lines after the previous checkpoint's record
 /// (`prev`; `None` for a format-2 checkpoint: the whole log) are counted and chained, and a torn

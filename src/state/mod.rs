@@ -19,6 +19,7 @@ pub use lock::DirLock;
 pub use log_file::LogPosition;
 pub use subnet_dir::{SubnetDir, SubnetFacts};
 pub use values::GlobalValue;
+pub(crate) use values::hex_option;
 
 pub use crate::instrument::StableMode;
 

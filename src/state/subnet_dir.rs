@@ -94,31 +94,17 @@ pub struct SubnetFacts {
 struct SubnetManifest {
     format: u32,
     number: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "seed_hex")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "super::hex_option"
+    )]
     seed: Option<Vec<u8>>,
     time: u64,
     next_canister: u64,
     raw_rand_calls: u64,
     canisters: Vec<CanisterEntry>,
     log: LogRef,
-}
-
-mod seed_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        match v {
-            Some(bytes) => s.serialize_str(&hex::encode(bytes)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        let text = String::deserialize(d)?;
-        hex::decode(&text)
-            .map(Some)
-            .map_err(|e| serde::de::Error::custom(format!("seed: invalid hex: {e}")))
-    }
 }
 
 /// A canister as opened: its entry and, with code, its loaded state.
@@ -402,16 +388,7 @@ impl SubnetDir {
         // 2. The subnet manifest with the log record.
         let log_prepared = log_file::prepare(&self.path, fresh, prev_log.as_ref())?;
         let record = c.log_record.unwrap_or_default();
-        let log = LogRef {
-            records: log_prepared.records + u64::from(!record.is_empty()),
-            bytes: log_prepared.bytes + record.len() as u64,
-            chain: hex::encode(if record.is_empty() {
-                log_prepared.chain
-            } else {
-                log_file::chain_step(&log_prepared.chain, record.as_bytes())
-            }),
-            record: record.to_string(),
-        };
+        let log = log_prepared.with_record(record);
         let manifest = SubnetManifest {
             format: SUBNET_FORMAT,
             number,

@@ -43,6 +43,25 @@ pub(super) mod hex_list {
     }
 }
 
+/// Serde for `Option<Vec<u8>>` as a hex string.
+pub(crate) mod hex_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(bytes) => s.serialize_str(&hex::encode(bytes)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(&text)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("invalid hex: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

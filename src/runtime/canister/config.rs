@@ -148,6 +148,8 @@ pub struct Methods {
     pub queries: Vec<String>,
     /// Lifecycle hooks present (`canister_init`, `canister_pre_upgrade`, ...).
     pub hooks: Vec<String>,
+    /// The query methods that are composite queries (`canister_composite_query <name>`).
+    pub composite: Vec<String>,
 }
 
 impl Methods {
@@ -165,11 +167,11 @@ impl Methods {
             let name = name.as_str();
             if let Some(u) = name.strip_prefix("canister_update ") {
                 m.updates.push(u.to_string());
-            } else if let Some(q) = name
-                .strip_prefix("canister_query ")
-                .or_else(|| name.strip_prefix("canister_composite_query "))
-            {
+            } else if let Some(q) = name.strip_prefix("canister_query ") {
                 m.queries.push(q.to_string());
+            } else if let Some(q) = name.strip_prefix("canister_composite_query ") {
+                m.queries.push(q.to_string());
+                m.composite.push(q.to_string());
             } else if matches!(
                 name,
                 "canister_init"

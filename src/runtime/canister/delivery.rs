@@ -106,12 +106,7 @@ impl Executed {
     /// A request rejected before it ran (e.g. no such method).
     pub(super) fn rejected(reject: Reject, cycles_left: u128) -> Self {
         Executed {
-            outcome: Outcome {
-                result: Err(reject),
-                instructions: 0,
-                debug_log: Vec::new(),
-                dirty: DirtyPages::default(),
-            },
+            outcome: Outcome::rejected(reject),
             trapped: false,
             responded: true,
             calls: Vec::new(),
@@ -274,7 +269,7 @@ impl Canister {
 
     /// Whether `method` is a composite query method.
     pub(crate) fn is_composite(&self, method: &str) -> bool {
-        self.has_export(&format!("canister_composite_query {method}"))
+        self.methods.composite.iter().any(|m| m == method)
     }
 
     /// Runs `canister_inspect_message` for an ingress update of `method` with `arg` from

@@ -51,6 +51,18 @@ pub struct Outcome {
     pub dirty: DirtyPages,
 }
 
+impl Outcome {
+    /// The outcome of a message refused before it ran: `reject`, nothing executed or written.
+    pub fn rejected(reject: Reject) -> Self {
+        Outcome {
+            result: Err(reject),
+            instructions: 0,
+            debug_log: Vec::new(),
+            dirty: DirtyPages::default(),
+        }
+    }
+}
+
 /// 4 KiB pages written by a message, sorted, as reported by the write barrier.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirtyPages {

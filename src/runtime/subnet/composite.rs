@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use candid::Principal;
 
-use super::{CallOptions, Subnet, not_found, runnable};
+use super::{CallOptions, Subnet, context_answer, not_found, runnable};
 use crate::error::Error;
 use crate::runtime::canister::{
     Callbacks, DirtyPages, MessageInput, Outcome, Reject, RejectCode, Run, Session, Target,
@@ -331,22 +331,14 @@ impl Subnet {
                 }),
             }
         }
-        let answer = if context.responded {
-            None
-        } else if run.responded {
-            Some(run.outcome.result)
-        } else if context.outstanding == 0 {
-            Some(Err(if run.trapped {
-                run.outcome
-                    .result
-                    .err()
-                    .unwrap_or_else(|| did_not_reply(canister.as_slice()))
-            } else {
-                did_not_reply(canister.as_slice())
-            }))
-        } else {
-            None
-        };
+        let answer = context_answer(
+            canister,
+            context.responded,
+            context.outstanding,
+            run.responded,
+            run.trapped,
+            run.outcome.result,
+        );
         if let Some(result) = answer {
             context.responded = true;
             match context.origin {
