@@ -73,7 +73,7 @@ fn summarize(bytes: &[u8]) -> Summary {
 
 #[test]
 fn test_canisters_build_and_import_only_ic0() {
-    let expected_exports: [(&str, &[&str]); 5] = [
+    let expected_exports: [(&str, &[&str]); 6] = [
         (
             "kv",
             &[
@@ -146,6 +146,19 @@ fn test_canisters_build_and_import_only_ic0() {
                 "canister_query http_request",
                 "canister_query http_request_streaming_callback",
                 "canister_query certified_tree",
+            ],
+        ),
+        (
+            "typed",
+            &[
+                "canister_init",
+                "canister_update add",
+                "canister_query get",
+                "canister_query list",
+                "canister_update complete",
+                "canister_query whoami",
+                "canister_query stats",
+                "canister_query echo_blob",
             ],
         ),
     ];
