@@ -1,6 +1,12 @@
-//! Candid text ↔ bytes for arguments and replies (the `candid` and `candid_parser` crates).
+//! Candid text ↔ bytes for arguments and replies (the `candid` and `candid_parser` crates):
+//! untyped here, typed by a canister's interface in [`Interface`], and as JSON in [`json`].
 
 use crate::error::Error;
+
+mod interface;
+pub mod json;
+
+pub use interface::{Interface, MAX_INTERFACE_BYTES, METADATA_SECTIONS};
 
 /// The deepest nesting of values (`opt`, `vec { }`, `record { }`, `variant { }`, parentheses)
 /// that Candid text may have. The parser's cost grows with the square of the depth (30 000
@@ -11,6 +17,15 @@ pub const MAX_NESTING: usize = 256;
 ///
 /// Text nested deeper than [`MAX_NESTING`] levels is refused before it is parsed.
 pub fn encode_args(text: &str) -> Result<Vec<u8>, Error> {
+    parse_args(text)?.to_bytes().map_err(|e| Error::Candid {
+        text: excerpt(text, 100),
+        why: e.to_string(),
+    })
+}
+
+/// Parses Candid text into untyped values, refusing text nested deeper than [`MAX_NESTING`]
+/// levels before it is parsed.
+pub fn parse_args(text: &str) -> Result<candid::IDLArgs, Error> {
     let err = |why: String| Error::Candid {
         text: excerpt(text, 100),
         why,
@@ -21,8 +36,7 @@ pub fn encode_args(text: &str) -> Result<Vec<u8>, Error> {
             "values are nested {depth} levels deep; at most {MAX_NESTING} are accepted"
         )));
     }
-    let args = candid_parser::parse_idl_args(text).map_err(|e| err(e.to_string()))?;
-    args.to_bytes().map_err(|e| err(e.to_string()))
+    candid_parser::parse_idl_args(text).map_err(|e| err(e.to_string()))
 }
 
 /// `text` cut to about `max` bytes, at a character boundary, with `…` where it was cut.

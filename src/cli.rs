@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::candid_text::{decode_reply, encode_args};
+use crate::candid_text::{Interface, decode_reply, encode_args};
 use crate::error::Error;
 use crate::replay::{Caller, Kind, Record};
 use crate::runtime::ic0::api::WASM_PAGE_SIZE;
@@ -61,12 +61,24 @@ impl From<EngineArg> for Engine {
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutputFormat {
-    /// Candid text, like `dfx canister call`.
+    /// Candid text, like `dfx canister call` (field names from the canister's interface).
     Candid,
-    /// The raw reply bytes in hex.
+    /// JSON in the convention of dfinity's `idl2json` (README, "Candid").
+    Json,
+    /// The reply bytes in hex.
     Hex,
+    /// The reply bytes as they are.
+    Raw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StatsFormat {
+    /// `name: value` lines.
+    Text,
+    /// One JSON object on one line.
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,9 +131,13 @@ enum Command {
         /// A name to call the canister by (`call --canister NAME`).
         #[arg(long)]
         name: Option<String>,
-        /// Argument for `canister_init`, as Candid text.
+        /// Argument for `canister_init`, as Candid text (typed by the interface's init types).
         #[arg(long)]
         arg: Option<String>,
+        /// The canister's Candid interface (a `.did` file), recorded in the state directory;
+        /// default: the module's `candid:service` metadata.
+        #[arg(long, value_name = "FILE")]
+        did: Option<PathBuf>,
         /// How stable memory is reached (recorded in the state directory).
         #[arg(long, value_enum, default_value = "native")]
         stable: StableArg,
@@ -138,8 +154,13 @@ enum Command {
         /// Default: the directory's only canister.
         #[arg(long)]
         canister: Option<String>,
-        /// Argument as Candid text; default `()`.
+        /// Argument as Candid text, typed by the method's signature in the canister's interface
+        /// where it has one; default `()`.
         candid: Option<String>,
+        /// The Candid interface to type this call with (a `.did` file), instead of the one
+        /// recorded at install or the module's `candid:service` metadata.
+        #[arg(long, value_name = "FILE")]
+        did: Option<PathBuf>,
         /// Call a query method (changes are discarded).
         #[arg(long)]
         query: bool,
@@ -147,9 +168,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "candid")]
         output: OutputFormat,
         /// Print execution statistics on stderr: instructions, dirty 4 KiB heap and stable pages,
-        /// 4 KiB pages the checkpoint wrote to disk.
+        /// 4 KiB pages the checkpoint wrote to disk, wall time.
         #[arg(long)]
         stats: bool,
+        /// How `--stats` prints (implies `--stats`).
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        stats_format: Option<StatsFormat>,
         #[command(flatten)]
         msg: MessageArgs,
     },
@@ -162,9 +186,14 @@ enum Command {
         /// The canister (name or principal); default: the directory's only canister.
         #[arg(long)]
         canister: Option<String>,
-        /// Argument for `canister_post_upgrade`, as Candid text.
+        /// Argument for `canister_post_upgrade`, as Candid text (typed by the new interface's
+        /// init types).
         #[arg(long)]
         arg: Option<String>,
+        /// The new module's Candid interface (a `.did` file), recorded in place of the old one;
+        /// without it, the recorded interface is dropped (the new module's metadata is used).
+        #[arg(long, value_name = "FILE")]
+        did: Option<PathBuf>,
         #[command(flatten)]
         msg: MessageArgs,
     },
@@ -180,8 +209,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "wasmi")]
         engine: EngineArg,
     },
-    /// Show every canister (name, principal, module hash, sizes, methods) and the subnet's root
-    /// key.
+    /// Show every canister (name, principal, module hash, sizes, methods, Candid interface),
+    /// the subnet's root key, hash and clock, and the message log's length.
     Info {
         /// The state directory.
         dir: PathBuf,
@@ -310,8 +339,197 @@ fn one_line(e: &anyhow::Error) -> String {
         .join(": ")
 }
 
-fn arg_bytes(text: Option<&str>) -> Result<Vec<u8>, Error> {
-    encode_args(text.unwrap_or("()"))
+/// Where a canister's interface came from.
+enum InterfaceSource {
+    /// `--did` of this command.
+    Flag(PathBuf),
+    /// Recorded at install or upgrade (`interfaces/<principal>.did`).
+    Recorded,
+    /// The module's `candid:service` metadata.
+    Metadata,
+}
+
+impl std::fmt::Display for InterfaceSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InterfaceSource::Flag(path) => write!(f, "{}", path.display()),
+            InterfaceSource::Recorded => f.write_str("recorded with --did"),
+            InterfaceSource::Metadata => f.write_str("candid:service metadata"),
+        }
+    }
+}
+
+/// Reads and parses a `.did` file (an error names the file).
+fn read_did(path: &std::path::Path) -> anyhow::Result<Interface> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Interface::parse(&text).with_context(|| path.display().to_string())
+}
+
+/// The interface of a module's metadata; metadata that does not parse is a warning (calls are
+/// then untyped), not an error: the module is the canister's, whatever its metadata says.
+fn module_interface(wasm: &[u8]) -> Option<Interface> {
+    match Interface::from_module(wasm) {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("warning: {e}; arguments and replies are untyped");
+            None
+        }
+    }
+}
+
+/// The interface that types calls to `id`: `--did`, else the one recorded with install or
+/// upgrade, else the module's metadata.
+fn interface_of(
+    subnet: &PersistentSubnet,
+    id: candid::Principal,
+    did: Option<&std::path::Path>,
+) -> anyhow::Result<Option<(Interface, InterfaceSource)>> {
+    if let Some(path) = did {
+        return Ok(Some((read_did(path)?, InterfaceSource::Flag(path.into()))));
+    }
+    if id == candid::Principal::management_canister() {
+        return Ok(None);
+    }
+    if let Some(text) = subnet.dir().interface(&id.to_text())? {
+        let path = subnet.dir().path().join("interfaces");
+        let interface = Interface::parse(&text)
+            .with_context(|| format!("{}: the interface recorded for {id}", path.display()))?;
+        return Ok(Some((interface, InterfaceSource::Recorded)));
+    }
+    Ok(subnet
+        .subnet()
+        .canister(id)
+        .and_then(|c| module_interface(c.wasm()))
+        .map(|i| (i, InterfaceSource::Metadata)))
+}
+
+/// The bytes of an install or upgrade argument: typed by the interface's init types where it
+/// names them.
+fn init_bytes(interface: Option<&Interface>, text: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let text = text.unwrap_or("()");
+    match interface.and_then(|i| i.encode_init(text)) {
+        Some(typed) => Ok(typed?),
+        None => Ok(encode_args(text)?),
+    }
+}
+
+/// Prints a reply in the chosen format, decoded with the method's result types where the
+/// interface lists the method.
+fn print_reply(
+    bytes: &[u8],
+    interface: Option<&Interface>,
+    method: &str,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let decoded = || match interface.and_then(|i| i.decode_reply(method, bytes)) {
+        Some(Ok(args)) => Some(args),
+        Some(Err(why)) => {
+            eprintln!("warning: {why}; printed untyped");
+            candid::IDLArgs::from_bytes(bytes).ok()
+        }
+        None => candid::IDLArgs::from_bytes(bytes).ok(),
+    };
+    match output {
+        OutputFormat::Candid => match decoded() {
+            Some(args) => println!("{args}"),
+            None => println!("{}", decode_reply(bytes)),
+        },
+        OutputFormat::Json => match decoded() {
+            Some(args) => println!("{}", crate::candid_text::json::args_to_json(&args)),
+            None => anyhow::bail!(
+                "the reply is not Candid, so it has no JSON form: {} (use --output hex)",
+                truncate(hex::encode(bytes), MAX_ERROR_PART)
+            ),
+        },
+        OutputFormat::Hex => println!("{}", hex::encode(bytes)),
+        OutputFormat::Raw => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(bytes)
+                .and_then(|()| out.flush())
+                .context("writing the reply to stdout")?;
+        }
+    }
+    Ok(())
+}
+
+/// `call --stats`: the message's figures on stderr, as lines or as one JSON object (keys:
+/// `instructions`, `dirty_heap_pages`, `dirty_stable_pages`, `messages_caused`,
+/// `instructions_caused`, `pages_written`, `wall_time_ms`).
+fn print_stats(done: &Executed, wall: std::time::Duration, format: StatsFormat) {
+    let outcome = &done.applied.message;
+    let executed = done
+        .record
+        .outcome
+        .as_ref()
+        .map_or(&[][..], |o| &o.executed[..]);
+    let caused: u64 = executed.iter().map(|e| e.instructions).sum();
+    let wall_ms = wall.as_secs_f64() * 1e3;
+    match format {
+        StatsFormat::Json => eprintln!(
+            "{}",
+            serde_json::json!({
+                "instructions": outcome.instructions,
+                "dirty_heap_pages": outcome.dirty.heap.len(),
+                "dirty_stable_pages": outcome.dirty.stable.len(),
+                "messages_caused": executed.len(),
+                "instructions_caused": caused,
+                "pages_written": done.commit.pages_written,
+                "wall_time_ms": (wall_ms * 1e3).round() / 1e3,
+            })
+        ),
+        StatsFormat::Text => {
+            eprintln!("instructions: {}", outcome.instructions);
+            eprintln!("dirty heap pages: {}", outcome.dirty.heap.len());
+            eprintln!("dirty stable pages: {}", outcome.dirty.stable.len());
+            if !executed.is_empty() {
+                eprintln!(
+                    "messages caused: {} ({caused} instructions)",
+                    executed.len()
+                );
+            }
+            // The delta checkpoint after the message (a query writes nothing).
+            eprintln!("pages written to disk: {}", done.commit.pages_written);
+            eprintln!("wall time: {wall_ms:.3} ms");
+        }
+    }
+}
+
+/// Refuses `--time` earlier than the subnet's clock: time on a subnet never goes back.
+fn check_time(subnet: &PersistentSubnet, msg: &MessageArgs) -> anyhow::Result<()> {
+    let now = subnet.subnet().time();
+    match msg.time {
+        Some(t) if t < now => anyhow::bail!(
+            "--time {t} is earlier than the subnet's clock ({now} ns, `info` shows it): time on a \
+             subnet never goes back; give a later time or leave --time out (the clock then \
+             advances by 1 s)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// After a reject: where it is the instruction limit, says which limit and how to change it.
+fn limit_hint(outcome: &Outcome, kind: Kind, msg: &MessageArgs) {
+    let Err(reject) = &outcome.result else { return };
+    if !reject.message.ends_with("instruction limit exceeded") {
+        return;
+    }
+    let defaults = crate::runtime::InstructionLimits::default();
+    let (limit, what) = match (msg.instruction_limit, kind) {
+        (Some(n), _) => (n, "given with --instruction-limit"),
+        (None, Kind::Install | Kind::Upgrade) => {
+            (defaults.install, "the IC's for an install or upgrade")
+        }
+        (None, Kind::Query) => (defaults.query, "the IC's for a query"),
+        (None, _) => (defaults.update, "the IC's for an update"),
+    };
+    eprintln!(
+        "hint: the message used up its limit of {limit} instructions ({what}); \
+         raise it with --instruction-limit <N>"
+    );
 }
 
 /// Prints the debug output of a message and of every message it caused, and the reject, if
@@ -385,20 +603,32 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             state,
             name,
             arg,
+            did,
             stable,
             msg,
         } => {
             let module = crate::load::read_module(&wasm)?;
-            let arg = arg_bytes(arg.as_deref())?;
+            let given = did.as_deref().map(read_did).transpose()?;
+            let interface = given.clone().or_else(|| module_interface(&module));
+            let arg = init_bytes(interface.as_ref(), arg.as_deref())?;
             let mut record = msg.record(Kind::Install)?;
             record.stable_mode = Some(stable.into());
             record.name = name;
             let created = !state.exists();
             let mut subnet = PersistentSubnet::open_or_create(&state, msg.config())?;
-            let done = subnet.execute(record, &arg, Some(module));
-            if subnet.is_empty() {
-                // Nothing was committed: a directory this call created goes again.
+            if let Err(e) = check_time(&subnet, &msg) {
                 drop(subnet);
+                if created {
+                    crate::state::lock::remove_lock_file(&state);
+                    let _ = std::fs::remove_dir(&state);
+                }
+                return Err(e);
+            }
+            let done = subnet.execute(record, &arg, Some(module));
+            let mut subnet = Some(subnet);
+            if subnet.as_ref().is_some_and(PersistentSubnet::is_empty) {
+                // Nothing was committed: a directory this call created goes again.
+                subnet = None;
                 if created {
                     crate::state::lock::remove_lock_file(&state);
                     let _ = std::fs::remove_dir(&state);
@@ -406,7 +636,13 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             let done = done.with_context(|| wasm.display().to_string())?;
             let exit = report(&done.applied.message, Some(&done));
+            limit_hint(&done.applied.message, Kind::Install, &msg);
             if let Some(id) = done.applied.canister {
+                if let (Some(given), Some(subnet)) = (&given, &subnet) {
+                    subnet
+                        .dir()
+                        .set_interface(&id.to_text(), Some(given.text()))?;
+                }
                 println!(
                     "installed {} (module sha256 {}) in {}",
                     wasm.display(),
@@ -422,14 +658,23 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             method,
             canister,
             candid,
+            did,
             query,
             output,
             stats,
+            stats_format,
             msg,
         } => {
-            let arg = arg_bytes(candid.as_deref())?;
             let mut subnet = PersistentSubnet::open(&dir, msg.config())?;
             let id = target(&subnet, &dir, canister.as_deref())?;
+            let interface = interface_of(&subnet, id, did.as_deref())?;
+            let interface = interface.as_ref().map(|(i, _)| i);
+            let text = candid.as_deref().unwrap_or("()");
+            let arg = match interface.and_then(|i| i.encode_args(&method, text)) {
+                Some(typed) => typed?,
+                None => encode_args(text)?,
+            };
+            check_time(&subnet, &msg)?;
             if id == candid::Principal::management_canister() {
                 if query {
                     anyhow::bail!(
@@ -439,53 +684,51 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             } else if let Some(c) = subnet.subnet().canister(id) {
                 c.require_method(&method, query)?;
             }
-            let mut record = msg.record(if query { Kind::Query } else { Kind::Update })?;
+            let kind = if query { Kind::Query } else { Kind::Update };
+            let mut record = msg.record(kind)?;
             record.canister = Some(Caller(id.as_slice().to_vec()));
-            record.method = Some(method);
+            record.method = Some(method.clone());
+            let started = std::time::Instant::now();
             let done = subnet.execute(record, &arg, None)?;
+            let wall = started.elapsed();
             let outcome = &done.applied.message;
             if let Ok(bytes) = &outcome.result {
-                match output {
-                    OutputFormat::Candid => println!("{}", decode_reply(bytes)),
-                    OutputFormat::Hex => println!("{}", hex::encode(bytes)),
-                }
+                print_reply(bytes, interface, &method, output)?;
             }
-            if stats {
-                eprintln!("instructions: {}", outcome.instructions);
-                eprintln!("dirty heap pages: {}", outcome.dirty.heap.len());
-                eprintln!("dirty stable pages: {}", outcome.dirty.stable.len());
-                if let Some(o) = &done.record.outcome
-                    && !o.executed.is_empty()
-                {
-                    let caused: u64 = o.executed.iter().map(|e| e.instructions).sum();
-                    eprintln!(
-                        "messages caused: {} ({caused} instructions)",
-                        o.executed.len()
-                    );
-                }
-                // The delta checkpoint after the message (a query writes nothing).
-                eprintln!("pages written to disk: {}", done.commit.pages_written);
+            if stats || stats_format.is_some() {
+                print_stats(&done, wall, stats_format.unwrap_or(StatsFormat::Text));
             }
-            Ok(report(outcome, Some(&done)))
+            let exit = report(outcome, Some(&done));
+            limit_hint(outcome, kind, &msg);
+            Ok(exit)
         }
         Command::Upgrade {
             dir,
             wasm,
             canister,
             arg,
+            did,
             msg,
         } => {
             let module = crate::load::read_module(&wasm)?;
-            let arg = arg_bytes(arg.as_deref())?;
+            let given = did.as_deref().map(read_did).transpose()?;
+            let interface = given.clone().or_else(|| module_interface(&module));
+            let arg = init_bytes(interface.as_ref(), arg.as_deref())?;
             let mut subnet = PersistentSubnet::open(&dir, msg.config())?;
             let id = target(&subnet, &dir, canister.as_deref())?;
+            check_time(&subnet, &msg)?;
             let mut record = msg.record(Kind::Upgrade)?;
             record.canister = Some(Caller(id.as_slice().to_vec()));
             let done = subnet
                 .execute(record, &arg, Some(module))
                 .with_context(|| wasm.display().to_string())?;
             let exit = report(&done.applied.message, Some(&done));
+            limit_hint(&done.applied.message, Kind::Upgrade, &msg);
             if done.applied.message.result.is_ok() {
+                // The interface belongs to the module: the new one's, or none recorded.
+                subnet
+                    .dir()
+                    .set_interface(&id.to_text(), given.as_ref().map(Interface::text))?;
                 println!(
                     "upgraded {id} in {} to {} (module sha256 {})",
                     dir.display(),
@@ -550,6 +793,18 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 if subnet.subnet().is_stopped(*id) == Some(true) {
                     println!("status:        stopped");
                 }
+                match interface_of(&subnet, *id, None) {
+                    Ok(Some((interface, source))) => {
+                        println!("interface:     ({source})");
+                        for line in interface.pretty().lines() {
+                            println!("  {line}");
+                        }
+                    }
+                    Ok(None) => {
+                        println!("interface:     (none: arguments and replies are untyped)")
+                    }
+                    Err(e) => println!("interface:     (unreadable: {})", one_line(&e)),
+                }
             }
             println!();
             println!("subnet id:     {}", subnet.subnet().subnet_id());
@@ -562,6 +817,12 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
                 hex::encode(subnet.subnet().state_hash())
             );
             println!("time:          {} ns", subnet.subnet().time());
+            let log = subnet.dir().path().join(crate::state::log_file::LOG_FILE);
+            println!(
+                "log records:   {} (installs, updates, queries, upgrades, ticks: the messages \
+                 `replay` re-executes)",
+                crate::state::log_file::count_records(&log)?
+            );
             Ok(Exit::Reply)
         }
         Command::Instrument {
@@ -608,8 +869,14 @@ fn print_info(c: &crate::runtime::Canister) {
         "stable memory: {} pages",
         c.stable().len() as u64 / WASM_PAGE_SIZE
     );
-    println!("version:       {}", sys.canister_version);
-    println!("messages:      {}", c.clock().messages);
+    println!(
+        "version:       {} (ic0.canister_version: +1 per install, upgrade and committed update)",
+        sys.canister_version
+    );
+    println!(
+        "messages:      {} (this canister's messages whose effects its state keeps)",
+        c.clock().messages
+    );
     let m = c.methods();
     println!("updates:       {}", m.updates.join(", "));
     println!("queries:       {}", m.queries.join(", "));

@@ -53,6 +53,10 @@ pub struct ReplayArgs {
     /// records it already reflects.
     #[arg(long, value_name = "DIR")]
     from: Option<PathBuf>,
+    /// Where stderr is not a terminal (CI logs, pipes): print a progress line on stderr every
+    /// this many records (0: none). On a terminal a progress bar shows instead.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    progress_every: usize,
 }
 
 /// Runs `replay`: `Ok(true)` when every outcome matched, `Ok(false)` after printing a divergence
@@ -146,11 +150,25 @@ fn replay(args: &ReplayArgs) -> Result<(), ReplayError> {
         bar.set_position(replayer.position() as u64);
         bar
     });
+    let started = std::time::Instant::now();
+    let (every, first) = (args.progress_every, replayer.position());
     let stepped = loop {
         match replayer.step() {
             Ok(true) => {
                 if let Some(bar) = &bar {
                     bar.set_position(replayer.position() as u64);
+                } else if every > 0 && replayer.position() % every == 0 {
+                    let secs = started.elapsed().as_secs_f64();
+                    eprintln!(
+                        "replayed {}/{} records ({:.0} per second)",
+                        replayer.position(),
+                        replayer.len(),
+                        if secs > 0.0 {
+                            (replayer.position() - first) as f64 / secs
+                        } else {
+                            0.0
+                        }
+                    );
                 }
             }
             Ok(false) => break Ok(()),

@@ -236,7 +236,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Writes `bytes` to `path` atomically: a synced temporary file renamed over it.
-pub(super) fn replace_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn replace_synced(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
     let tmp = dir.join(format!("{name}.tmp"));
     write_synced(&tmp, bytes)?;
     let path = dir.join(name);

@@ -79,6 +79,33 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
+/// The complete records (newline-terminated lines) of the log at `path`, read in one pass
+/// without parsing them: the number `replay` re-executes. A missing log has none.
+pub fn count_records(path: &Path) -> Result<u64, Error> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let mut lines = 0u64;
+    loop {
+        let n = file.read(&mut buf).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+}
+
 /// The hash chain after `line` (its newline included) follows a chain at `prev`.
 pub fn chain_step(prev: &Hash, line: &[u8]) -> Hash {
     let mut h = Sha256::new();

@@ -9,7 +9,12 @@
 //! <dir>/modules/<sha256>.wasm     every module ever installed on the subnet
 //! <dir>/CURRENT, heap.pages, ...  the first canister's files (as in a single-canister directory)
 //! <dir>/canisters/<principal>/    the files of every other canister that has code
+//! <dir>/interfaces/<principal>.did  a Candid interface given with `install --did` (optional)
 //! ```
+//!
+//! An interface file is the CLI's note of which `.did` types a canister's calls: it is written
+//! after the commit of the install or upgrade that named it (atomically, on its own), is not
+//! part of the subnet's state or hash, and replay does not read it.
 //!
 //! Every canister with code has a canister directory of its own ([`StateDir::member`]), whose
 //! checkpoints carry no log. A commit first *prepares* a checkpoint of every canister the
@@ -162,6 +167,9 @@ pub struct SubnetDir {
     path: PathBuf,
 }
 
+/// The directory of the recorded Candid interfaces.
+const INTERFACES: &str = "interfaces";
+
 fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),
@@ -217,6 +225,33 @@ impl SubnetDir {
             self.path.clone()
         } else {
             self.path.join(dir)
+        }
+    }
+
+    /// The Candid interface recorded for `canister` (`interfaces/<principal>.did`), if any.
+    pub fn interface(&self, canister: &str) -> Result<Option<String>, Error> {
+        let path = self.path.join(INTERFACES).join(format!("{canister}.did"));
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    /// Records (atomically) or, with `None`, removes the Candid interface of `canister`.
+    pub fn set_interface(&self, canister: &str, text: Option<&str>) -> Result<(), Error> {
+        let dir = self.path.join(INTERFACES);
+        let name = format!("{canister}.did");
+        match text {
+            Some(text) => {
+                fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+                super::dir::replace_synced(&dir, &name, text.as_bytes())
+            }
+            None => match fs::remove_file(dir.join(&name)) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(io_err(&dir.join(&name), e)),
+            },
         }
     }
 
