@@ -73,13 +73,17 @@ pub fn value_to_json(value: &IDLValue) -> Value {
 mod tests {
     use super::*;
 
+    /// The expected JSON is what `idl2json::idl_args2json` 0.10.1 with default options printed
+    /// for the same text (checked once, by hand: the crate is not a dependency, it pins an old
+    /// `candid_parser`).
     #[test]
     fn follows_the_idl2json_convention() {
         let args = candid_parser::parse_idl_args(
             r#"(record { name = "a"; n = 5 : nat; big = 18446744073709551615 : nat64;
                 small = 7 : nat8; neg = -3 : int32; f = 1.5 : float64 },
                opt (opt (1 : nat16)), (null : opt text), variant { ok = principal "aaaaa-aa" },
-               blob "\01\02", vec { true; false }, record { 10 : nat32; "x" })"#,
+               blob "\01\02", vec { true; false }, record { 10 : nat32; "x" }, variant { low },
+               (-5 : int), (3.0 : float32), vec { 1 : nat8; 2 : nat8 })"#,
         )
         .unwrap();
         let json = args_to_json(&args);
@@ -90,7 +94,11 @@ mod tests {
             {"ok": "aaaaa-aa"},
             [1, 2],
             [true, false],
-            {"0": 10, "1": "x"}
+            {"0": 10, "1": "x"},
+            {"low": null},
+            "-5",
+            3.0,
+            [1, 2]
         ]);
         assert_eq!(json, expected);
     }
