@@ -359,13 +359,9 @@ impl std::fmt::Display for InterfaceSource {
     }
 }
 
-/// Reads and parses a `.did` file (an error names the file).
+/// Reads and parses a `.did` file, with its imports (an error names the file).
 fn read_did(path: &std::path::Path) -> anyhow::Result<Interface> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Interface::parse(&text).with_context(|| path.display().to_string())
+    Interface::read_file(path).with_context(|| path.display().to_string())
 }
 
 /// The interface of a module's metadata; metadata that does not parse is a warning (calls are
@@ -639,9 +635,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             limit_hint(&done.applied.message, Kind::Install, &msg);
             if let Some(id) = done.applied.canister {
                 if let (Some(given), Some(subnet)) = (&given, &subnet) {
+                    // The whole interface, imports resolved, so that it parses on its own.
                     subnet
                         .dir()
-                        .set_interface(&id.to_text(), Some(given.text()))?;
+                        .set_interface(&id.to_text(), Some(&given.pretty()))?;
                 }
                 println!(
                     "installed {} (module sha256 {}) in {}",
@@ -726,9 +723,10 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             limit_hint(&done.applied.message, Kind::Upgrade, &msg);
             if done.applied.message.result.is_ok() {
                 // The interface belongs to the module: the new one's, or none recorded.
-                subnet
-                    .dir()
-                    .set_interface(&id.to_text(), given.as_ref().map(Interface::text))?;
+                subnet.dir().set_interface(
+                    &id.to_text(),
+                    given.as_ref().map(Interface::pretty).as_deref(),
+                )?;
                 println!(
                     "upgraded {id} in {} to {} (module sha256 {})",
                     dir.display(),

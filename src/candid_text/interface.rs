@@ -39,6 +39,22 @@ pub struct Interface {
 impl Interface {
     /// Parses and type-checks a service description (`.did` text) with `candid_parser`.
     pub fn parse(text: &str) -> Result<Interface, Error> {
+        Interface::load(text, candid_parser::utils::CandidSource::Text(text))
+    }
+
+    /// Reads, parses and type-checks a `.did` file, resolving its `import`s relative to it.
+    pub fn read_file(path: &std::path::Path) -> Result<Interface, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Interface::load(&text, candid_parser::utils::CandidSource::File(path))
+    }
+
+    fn load(
+        text: &str,
+        source: candid_parser::utils::CandidSource<'_>,
+    ) -> Result<Interface, Error> {
         let err = |why: String| Error::Input(format!("invalid Candid interface: {why}"));
         if text.len() > MAX_INTERFACE_BYTES {
             return Err(err(format!(
@@ -52,9 +68,7 @@ impl Interface {
                 "types are nested {depth} levels deep; at most {MAX_NESTING} are accepted"
             )));
         }
-        let (env, actor) = candid_parser::utils::CandidSource::Text(text)
-            .load()
-            .map_err(|e| err(one_line(&e.to_string())))?;
+        let (env, actor) = source.load().map_err(|e| err(one_line(&e.to_string())))?;
         let actor = actor.ok_or_else(|| err("it has no service (`service : { … }`)".into()))?;
         let actor = env.trace_type(&actor).map_err(|e| err(e.to_string()))?;
         let (init, service) = match actor.as_ref() {
@@ -92,7 +106,8 @@ impl Interface {
         }
     }
 
-    /// The text the interface was read from.
+    /// The text the interface was read from (imports not resolved: [`pretty`](Self::pretty)
+    /// prints the whole interface).
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -239,10 +239,16 @@ fn plain_canister(dir: &Path) -> std::path::PathBuf {
 fn a_did_file_types_a_canister_without_metadata() {
     let tmp = tempfile::tempdir().unwrap();
     let wasm = plain_canister(tmp.path());
+    // An interface that imports its types from another file.
+    let types = write_file(
+        tmp.path(),
+        "types.did",
+        "type Pair = record { name : text; n : nat64 };",
+    );
     let did = write_file(
         tmp.path(),
         "plain.did",
-        "service : { pair : () -> (record { name : text; n : nat64 }) query; take : (nat64) -> () }",
+        r#"import "types.did"; service : { pair : () -> (Pair) query; take : (nat64) -> () }"#,
     );
     let renamed = write_file(
         tmp.path(),
@@ -273,8 +279,11 @@ fn a_did_file_types_a_canister_without_metadata() {
     let info = cli(&["info", s(&untyped)]).ok();
     assert!(info.contains("interface:     (none"), "{info}");
 
-    // With --did at install: recorded, names in replies, arguments typed.
+    // With --did at install: recorded (imports resolved: the imported file is not needed
+    // afterwards), names in replies, arguments typed.
     cli(&["install", s(&wasm), "--state", d, "--did", s(&did)]).ok();
+    let kept = std::fs::read(&types).unwrap();
+    std::fs::remove_file(&types).unwrap();
     let out = cli(&["call", d, "pair", "--query"]).ok();
     assert!(
         out.contains("name = \"pair\"") && out.contains("n = 7 : nat64"),
@@ -311,6 +320,7 @@ fn a_did_file_types_a_canister_without_metadata() {
     let out = cli(&["call", d, "pair", "--query"]).ok();
     assert!(out.contains("1_224_700_491"), "{out}");
     // Upgrade with --did records the new one.
+    std::fs::write(&types, kept).unwrap();
     cli(&["upgrade", d, s(&wasm), "--did", s(&did)]).ok();
     let out = cli(&["call", d, "pair", "--query"]).ok();
     assert!(out.contains("name = \"pair\""), "{out}");
