@@ -314,8 +314,8 @@ fn check_after_kill(dir: &Path, what: &str) -> u64 {
         .stdout
         .lines()
         .find_map(|l| l.strip_prefix("messages:"))
+        .and_then(|rest| rest.split_whitespace().next())
         .unwrap()
-        .trim()
         .parse()
         .unwrap();
     let check = on("call", dir, &["check", "--query"]);
