@@ -28,9 +28,9 @@ fn cold_start(c: &mut Criterion) {
         group.bench_function(format!("kv/{}", engine.name()), |b| {
             b.iter(|| {
                 let config = common::on(engine, CanisterConfig::default());
-                let mut can = Canister::create(wasm.clone(), config, vec![4])
-                    .unwrap()
-                    .unwrap();
+                let mut can =
+                    Canister::create(wasm.clone(), config, candid::Principal::from_slice(&[4]))
+                        .unwrap();
                 let init = can.init(NO_ARGS, &MessageInput::default()).unwrap();
                 assert!(init.result.is_ok(), "{:?}", init.result);
                 let out = can.query("len", NO_ARGS, &MessageInput::default()).unwrap();

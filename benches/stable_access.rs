@@ -32,7 +32,7 @@ const KERNELS: [&str; 8] = [
 fn canister(engine: Engine, mode: StableMode) -> Canister {
     let wasm = wat::parse_str(KERNEL).unwrap();
     let config = common::on(engine, CanisterConfig::default().stable_mode(mode));
-    let mut c = Canister::create(wasm, config, vec![4]).unwrap().unwrap();
+    let mut c = Canister::create(wasm, config, candid::Principal::from_slice(&[4])).unwrap();
     c.init(&[], &MessageInput::default()).unwrap();
     c
 }

@@ -21,8 +21,8 @@ fn round_trip(c: &mut Criterion) {
     let anon = Principal::anonymous();
     for engine in common::engines() {
         let mut subnet = Subnet::new(common::on(engine, CanisterConfig::default()));
-        let a = subnet.install(wasm.clone(), b"", anon).unwrap().unwrap();
-        let b = subnet.install(wasm.clone(), b"", anon).unwrap().unwrap();
+        let a = subnet.install_raw(wasm.clone(), b"", anon).unwrap();
+        let b = subnet.install_raw(wasm.clone(), b"", anon).unwrap();
         // The relay's `call` argument: callee, method, mode 0, no cycles, payload.
         let mut arg = vec![b.as_slice().len() as u8];
         arg.extend_from_slice(b.as_slice());
@@ -33,7 +33,7 @@ fn round_trip(c: &mut Criterion) {
         arg.extend_from_slice(b"ping");
         group.bench_function(format!("round_trip/{}", engine.name()), |bench| {
             bench.iter(|| {
-                let reply = subnet.update_call(a, "call", &arg, anon).unwrap();
+                let reply = subnet.update_call_raw(a, "call", &arg, anon).unwrap();
                 assert_eq!(reply.as_deref(), Ok(&b"ok:ping"[..]));
                 reply
             })

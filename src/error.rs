@@ -1,5 +1,6 @@
 //! Errors: bad input and environment failures (a canister trap is not an error, it is a
-//! [`Reject`](crate::runtime::Reject) in the message outcome).
+//! [`Reject`](crate::runtime::Reject) in the message outcome; only a trap of the start
+//! function, which leaves no canister to give an outcome, is [`Error::StartTrapped`]).
 
 use std::path::PathBuf;
 
@@ -29,6 +30,10 @@ pub enum Error {
     /// The engine rejected the module or failed to instantiate it.
     #[error("instantiating the module failed: {0}")]
     Instantiate(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The module's start function trapped while [`Canister::create`](crate::runtime::Canister::create)
+    /// instantiated it: there is no canister.
+    #[error("the start function trapped: {0}")]
+    StartTrapped(crate::runtime::Reject),
     /// The configuration asks for an engine this build does not have.
     #[error("this build has no {engine} engine: rebuild with --features {engine}")]
     EngineUnavailable {

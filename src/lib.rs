@@ -1,18 +1,45 @@
 //! canister-vm: a portable, deterministic runtime for Internet Computer canisters on wasmi.
 //!
-//! ```no_run
-//! use canister_vm::runtime::{Canister, CanisterConfig, MessageInput};
+//! A local subnet in your process, used like PocketIC: install a canister, call it with Rust
+//! values, get Rust values back.
 //!
+//! ```
+//! use candid::Principal;
+//! use canister_vm::runtime::{CanisterConfig, subnet::Subnet};
+//!
+//! let mut subnet = Subnet::new(CanisterConfig::default());
+//! let alice = Principal::from_slice(&[1, 2, 3]);
 //! let wasm = canister_vm::load::read_module("examples/counter.wat".as_ref())?;
-//! let mut canister = Canister::create(wasm, CanisterConfig::default(), vec![4])?
-//!     .expect("start function does not trap");
-//! canister.init(b"DIDL\0\0", &MessageInput::default())?;
-//! let outcome = canister.update("inc", b"DIDL\0\0", &MessageInput::default())?;
-//! println!("{}", canister_vm::candid_text::decode_reply(outcome.result.as_ref().unwrap()));
-//! # Ok::<(), canister_vm::Error>(())
+//! let counter = subnet.install(wasm, (), alice)?; // canister_init with no arguments
+//!
+//! // `inc: () -> (nat64)` and `read: () -> (nat64) query`: arguments and replies are tuples.
+//! let (after_one,): (u64,) = subnet.update_call(counter, "inc", (), alice)?;
+//! let (after_two,): (u64,) = subnet.update_call(counter, "inc", (), Principal::anonymous())?;
+//! let (read,): (u64,) = subnet.query_call(counter, "read", (), alice)?;
+//! assert_eq!((after_one, after_two, read), (1, 2, 2));
+//!
+//! // A reject and a reply of another type are errors that say which.
+//! use canister_vm::runtime::{CallError, RejectCode};
+//! match subnet.update_call::<_, (u64,)>(counter, "dec", (), alice) {
+//!     Err(CallError::Rejected { reject, .. }) => assert_eq!(reject.code, RejectCode::CanisterError),
+//!     other => panic!("expected a reject, got {other:?}"),
+//! }
+//! let wrong = subnet.query_call::<_, (String,)>(counter, "read", (), alice);
+//! assert!(matches!(wrong, Err(CallError::Decode { method, .. }) if method == "read"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Many canisters on a local [`Subnet`](runtime::subnet::Subnet), in-process:
+//! Arguments are tuples of [`CandidType`](candid::CandidType) values (`()`, `(x,)`,
+//! `(x, y)`, ...) and replies tuples of `Deserialize` values, as with PocketIC's
+//! `update_candid`; [`CallError`](runtime::CallError) says whether the canister rejected, the
+//! reply did not decode, or the runtime failed. The `_raw` forms
+//! ([`update_call_raw`](runtime::subnet::Subnet::update_call_raw),
+//! [`query_call_raw`](runtime::subnet::Subnet::query_call_raw),
+//! [`install_raw`](runtime::subnet::Subnet::install_raw)) take and give Candid bytes. A
+//! [`PersistentSubnet`](runtime::persistent::PersistentSubnet) has the same calls and commits
+//! every message to a state directory.
+//!
+//! Many canisters on one subnet, with ids as a local replica allocates them:
 //!
 //! ```
 //! use canister_vm::runtime::{CanisterConfig, subnet::Subnet};
@@ -28,11 +55,29 @@
 //!     (call $reply)))"#)?;
 //! let mut subnet = Subnet::new(CanisterConfig::default());
 //! let me = Principal::anonymous();
-//! let first = subnet.install(wasm.clone(), b"", me)?.expect("installed");
-//! let second = subnet.install(wasm, b"", me)?.expect("installed");
+//! let first = subnet.install_raw(wasm.clone(), b"", me)?;
+//! let second = subnet.install_raw(wasm, b"", me)?;
 //! assert_eq!(first.to_text(), "rwlgt-iiaaa-aaaaa-aaaaa-cai");
 //! assert_eq!(second.to_text(), "rrkah-fqaaa-aaaaa-aaaaq-cai");
-//! assert_eq!(subnet.query_call(second, "hello", b"", me)?, Ok(b"hi".to_vec()));
+//! // Not Candid: the raw form gives the reply's bytes.
+//! assert_eq!(subnet.query_call_raw(second, "hello", b"", me)?, Ok(b"hi".to_vec()));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! One canister without a subnet, message by message, with the whole
+//! [`Outcome`](runtime::Outcome) of each (instructions, debug output, dirty pages):
+//!
+//! ```
+//! use canister_vm::runtime::{Canister, CanisterConfig, MessageInput};
+//!
+//! let wasm = canister_vm::load::read_module("examples/counter.wat".as_ref())?;
+//! let controller = candid::Principal::anonymous();
+//! let mut canister = Canister::create(wasm, CanisterConfig::default(), controller)?;
+//! let none = MessageInput::default();
+//! canister.init(b"DIDL\0\0", &none)?;
+//! let outcome = canister.update("inc", b"DIDL\0\0", &none)?;
+//! assert_eq!(candid::decode_one::<u64>(&outcome.result.unwrap())?, 1);
+//! assert!(outcome.instructions > 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]

@@ -62,7 +62,8 @@ impl Kind {
 }
 
 /// A principal, written as principal text (`2vxsx-fae`), or as `0x<hex>` when the bytes are
-/// too long to be a principal (the library accepts any caller bytes).
+/// too long to be a principal (logs written before callers were principals may hold such
+/// bytes; a message from one cannot be replayed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub Vec<u8>);
 

@@ -86,13 +86,11 @@ pub fn capture(message: &Message<'_>, canister: &Canister, outcome: &Outcome) ->
     record.module = message.module.map(sha256_hex);
     record.stable_mode = (kind == Kind::Install).then(|| config.get_stable_mode());
     record.arg = message.arg.to_vec();
-    record.caller = Some(Caller(
-        message
-            .input
-            .caller
-            .clone()
-            .unwrap_or_else(|| ANONYMOUS.to_vec()),
-    ));
+    record.caller =
+        Some(Caller(message.input.caller.map_or_else(
+            || ANONYMOUS.to_vec(),
+            |p| p.as_slice().to_vec(),
+        )));
     record.time = Some(time);
     record.instruction_limit = (limit != kind.default_limit()).then_some(limit);
     record.stable_limit_pages = (config.get_stable_limit_pages()
@@ -154,17 +152,13 @@ impl Recorder {
                 path: "<recorder>".into(),
             }));
         }
-        let controller = input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec());
-        let mut canister = match Canister::create(wasm, config, controller)? {
+        let controller = input
+            .caller
+            .unwrap_or_else(|| candid::Principal::from_slice(&ANONYMOUS));
+        let mut canister = match Canister::create(wasm, config, controller) {
             Ok(c) => c,
-            Err(reject) => {
-                return Ok(Outcome {
-                    result: Err(reject),
-                    instructions: 0,
-                    debug_log: Vec::new(),
-                    dirty: Default::default(),
-                });
-            }
+            Err(Error::StartTrapped(reject)) => return Ok(Outcome::rejected(reject)),
+            Err(e) => return Err(e),
         };
         let outcome = canister.init(arg, input)?;
         if outcome.result.is_ok() {

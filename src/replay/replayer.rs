@@ -4,10 +4,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use candid::Principal;
+
 use super::log::{Entry, FILE_NAME, Log, MODULES_DIR};
 use super::modules::Modules;
 use super::record::{Caller, ExecutedRecord, HASH_FORMAT, Kind, Record, RecordedOutcome};
 use super::{Engine, ReplayError};
+use crate::error::Error;
 use crate::runtime::persistent::PersistentSubnet;
 use crate::runtime::subnet::{Subnet, canister_id};
 use crate::runtime::{Canister, CanisterConfig, MessageInput, Outcome};
@@ -422,7 +425,7 @@ impl Replayer {
         }
         let caller = record.caller.clone().unwrap_or_else(Caller::anonymous);
         let input = MessageInput {
-            caller: Some(caller.0.clone()),
+            caller: Some(super::apply::principal(&caller).map_err(&fail)?),
             time: record.time,
         };
         let executed = self.execute(&record, &arg, wasm, &input);
@@ -646,19 +649,14 @@ impl Replayer {
                 .subnet
                 .canister_config(record.stable_mode.unwrap_or_default());
             let config = Self::config(record, base);
-            let controller = input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec());
+            let controller = input
+                .caller
+                .unwrap_or_else(|| Principal::from_slice(&ANONYMOUS));
             let wasm = wasm.unwrap_or_default();
             let time = Clock::default().next_time(input.time);
-            return match Canister::create(wasm, config, controller).map_err(Exec::Runtime)? {
-                Err(reject) => Ok((
-                    Outcome {
-                        result: Err(reject),
-                        instructions: 0,
-                        debug_log: Vec::new(),
-                        dirty: Default::default(),
-                    },
-                    time,
-                )),
+            return match Canister::create(wasm, config, controller) {
+                Err(Error::StartTrapped(reject)) => Ok((Outcome::rejected(reject), time)),
+                Err(e) => Err(Exec::Runtime(e)),
                 Ok(mut canister) => {
                     let outcome = canister.init(arg, input).map_err(Exec::Runtime)?;
                     let time = canister.clock().last_time;

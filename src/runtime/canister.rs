@@ -118,14 +118,16 @@ impl Canister {
     /// Validates and instruments `wasm` and instantiates it as a new, empty canister (data
     /// segments applied, start function run, `canister_init` not yet called).
     ///
-    /// Returns `Ok(Err(reject))` if the start function traps.
+    /// A trap of the start function is [`Error::StartTrapped`] (with the reject naming the
+    /// trap).
     pub fn create(
         wasm: Vec<u8>,
         config: CanisterConfig,
-        controller: Vec<u8>,
-    ) -> Result<Result<Canister, Reject>, Error> {
-        let system = SystemState::new(controller);
-        Self::instantiate(wasm, config, system, Vec::new(), None, Clock::default())
+        controller: candid::Principal,
+    ) -> Result<Canister, Error> {
+        let system = SystemState::new(controller.as_slice().to_vec());
+        Self::instantiate(wasm, config, system, Vec::new(), None, Clock::default())?
+            .map_err(Error::StartTrapped)
     }
 
     /// [`create`](Self::create) with a given system state (a subnet's canister: its own id).
@@ -464,7 +466,9 @@ impl Canister {
         MessageContext {
             method: method.to_string(),
             arg: arg.to_vec(),
-            caller: input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec()),
+            caller: input
+                .caller
+                .map_or_else(|| ANONYMOUS.to_vec(), |p| p.as_slice().to_vec()),
             ..MessageContext::new(entry, self.clock.next_time(input.time))
         }
     }
@@ -734,7 +738,7 @@ impl Canister {
         // Both hooks belong to one message with one time.
         let time = self.clock.next_time(input.time);
         let input = MessageInput {
-            caller: input.caller.clone(),
+            caller: input.caller,
             time: Some(time),
         };
         let before = self.sparse_snapshot()?;
@@ -903,9 +907,12 @@ mod engine_panic_tests {
     #[test]
     fn an_engine_panic_rejects_the_message_keeps_committed_state_and_rebuilds_the_instance() {
         let wasm = wat::parse_str(COUNTER).unwrap();
-        let c = Canister::create(wasm, CanisterConfig::default(), vec![4])
-            .unwrap()
-            .unwrap();
+        let c = Canister::create(
+            wasm,
+            CanisterConfig::default(),
+            candid::Principal::from_slice(&[4]),
+        )
+        .unwrap();
         let Canister {
             config,
             wasm,

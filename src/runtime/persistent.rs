@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use candid::Principal;
+use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 
-use super::canister::{Canister, CanisterConfig, MessageInput, Outcome};
+use super::call::{self, CallError};
+use super::canister::{Canister, CanisterConfig, MessageInput, Outcome, Reject, RejectCode};
 use super::subnet::{Counters, Subnet, Unsaved, canister_id};
 use crate::error::{Error, StateError};
 use crate::replay::{Applied, Caller, Kind, Message, Record};
@@ -123,17 +125,13 @@ impl PersistentCanister {
                 path: dir.path().to_path_buf(),
             })));
         }
-        let controller = input.caller.clone().unwrap_or_else(|| ANONYMOUS.to_vec());
-        let mut canister = match Canister::create(wasm, config, controller).map_err(Err)? {
+        let controller = input
+            .caller
+            .unwrap_or_else(|| Principal::from_slice(&ANONYMOUS));
+        let mut canister = match Canister::create(wasm, config, controller) {
             Ok(c) => c,
-            Err(reject) => {
-                return Err(Ok(Outcome {
-                    result: Err(reject),
-                    instructions: 0,
-                    debug_log: Vec::new(),
-                    dirty: Default::default(),
-                }));
-            }
+            Err(Error::StartTrapped(reject)) => return Err(Ok(Outcome::rejected(reject))),
+            Err(e) => return Err(Err(e)),
         };
         let outcome = canister.init(arg, input).map_err(Err)?;
         if outcome.result.is_err() {
@@ -472,9 +470,43 @@ impl PersistentSubnet {
     }
 
     /// Installs `wasm` as a new canister (named `name`, controlled by `controller`) and runs
-    /// `canister_init(arg)`; committed with its record. The new id is
-    /// `executed.applied.canister` (`None` if `canister_init` trapped: nothing was committed).
-    pub fn install(
+    /// `canister_init` with the Candid arguments `args` (a tuple: `()`, `(init,)`, ...);
+    /// committed with its record. Returns the new canister's id.
+    ///
+    /// A module that is not valid, or a trap of the start function or of `canister_init`, is
+    /// [`CallError::Rejected`] (method `install_code`) and commits nothing.
+    pub fn install<A: ArgumentEncoder>(
+        &mut self,
+        wasm: Vec<u8>,
+        args: A,
+        controller: Principal,
+        name: Option<&str>,
+    ) -> Result<Principal, CallError> {
+        let arg = call::encode(call::INSTALL_METHOD, args)?;
+        let rejected = |reject| CallError::Rejected {
+            method: call::INSTALL_METHOD.to_string(),
+            reject,
+        };
+        match self.install_raw(wasm, &arg, controller, name) {
+            Ok(executed) => match (executed.applied.canister, executed.applied.message.result) {
+                (Some(id), _) => Ok(id),
+                (None, result) => Err(rejected(result.err().unwrap_or_else(|| Reject {
+                    code: RejectCode::CanisterError,
+                    message: "the install failed".into(),
+                }))),
+            },
+            Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Err(rejected(Reject {
+                code: RejectCode::CanisterError,
+                message: format!("the Wasm module is not valid: {e}"),
+            })),
+            Err(e) => Err(CallError::Runtime(e)),
+        }
+    }
+
+    /// [`install`](Self::install) with the init argument as bytes, returning what
+    /// [`execute`](Self::execute) did. The new id is `executed.applied.canister` (`None` if
+    /// the start function or `canister_init` trapped: nothing was committed).
+    pub fn install_raw(
         &mut self,
         wasm: Vec<u8>,
         arg: &[u8],
@@ -487,9 +519,29 @@ impl PersistentSubnet {
         self.execute(record, arg, Some(wasm))
     }
 
-    /// An ingress update call of `method` on `canister` (or `aaaaa-aa`) from `caller`; every
-    /// message it causes runs before it returns, and all of it is committed as one unit.
-    pub fn update_call(
+    /// An ingress update call of `method` on `canister` (or `aaaaa-aa`) from `caller`, with
+    /// the Candid arguments `args`, its reply decoded as `R` (tuples, as for
+    /// [`Subnet::update_call`]); every message it causes runs before it returns, and all of it
+    /// is committed as one unit (a reject too: the log records it).
+    pub fn update_call<A, R>(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        args: A,
+        caller: Principal,
+    ) -> Result<R, CallError>
+    where
+        A: ArgumentEncoder,
+        R: for<'a> ArgumentDecoder<'a>,
+    {
+        let arg = call::encode(method, args)?;
+        let executed = self.update_call_raw(canister, method, &arg, caller)?;
+        call::decode(method, executed.applied.message.result)
+    }
+
+    /// [`update_call`](Self::update_call) with the argument as bytes, returning what
+    /// [`execute`](Self::execute) did (the answer is `executed.applied.message.result`).
+    pub fn update_call_raw(
         &mut self,
         canister: Principal,
         method: &str,
@@ -503,8 +555,27 @@ impl PersistentSubnet {
         )
     }
 
-    /// A query call (logged, not committed: it changes nothing).
-    pub fn query_call(
+    /// A query call (logged, not committed: it changes nothing) of `method` on `canister`
+    /// from `caller`, with the Candid arguments `args`, its reply decoded as `R`.
+    pub fn query_call<A, R>(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        args: A,
+        caller: Principal,
+    ) -> Result<R, CallError>
+    where
+        A: ArgumentEncoder,
+        R: for<'a> ArgumentDecoder<'a>,
+    {
+        let arg = call::encode(method, args)?;
+        let executed = self.query_call_raw(canister, method, &arg, caller)?;
+        call::decode(method, executed.applied.message.result)
+    }
+
+    /// [`query_call`](Self::query_call) with the argument as bytes, returning what
+    /// [`execute`](Self::execute) did (the answer is `executed.applied.message.result`).
+    pub fn query_call_raw(
         &mut self,
         canister: Principal,
         method: &str,

@@ -31,7 +31,9 @@ mod composite;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use candid::Principal;
+use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 
+use super::call::{self, CallError};
 use super::canister::{
     Callbacks, Canister, CanisterConfig, Delivery, DeliveryKind, DirtyPages, InstructionLimits,
     MessageInput, Outcome, Reject, RejectCode, SubnetInfo, did_not_reply,
@@ -480,29 +482,50 @@ impl Subnet {
     }
 
     /// Creates a canister with the next id, controlled by `controller`, installs `wasm` and
-    /// runs `canister_init(arg)` (what `provisional_create_canister_with_cycles` and
-    /// `install_code` do, in one step). A module that is not valid, or a trap of the start
-    /// function or of `canister_init`, is `Ok(Err(reject))` and changes nothing.
-    pub fn install(
+    /// runs `canister_init` with the Candid arguments `args` (a tuple: `()` for none,
+    /// `(init,)` for one); what `provisional_create_canister_with_cycles` and `install_code`
+    /// do, in one step. Returns the new canister's id.
+    ///
+    /// A module that is not valid, or a trap of the start function or of `canister_init`, is
+    /// [`CallError::Rejected`] (method `install_code`, the reject naming why) and changes
+    /// nothing.
+    pub fn install<A: ArgumentEncoder>(
+        &mut self,
+        wasm: Vec<u8>,
+        args: A,
+        controller: Principal,
+    ) -> Result<Principal, CallError> {
+        let arg = call::encode(call::INSTALL_METHOD, args)?;
+        self.install_raw(wasm, &arg, controller)
+    }
+
+    /// [`install`](Self::install) with the init argument as Candid bytes (any bytes: the
+    /// canister decides what they mean).
+    pub fn install_raw(
         &mut self,
         wasm: Vec<u8>,
         arg: &[u8],
         controller: Principal,
-    ) -> Result<Result<Principal, Reject>, Error> {
+    ) -> Result<Principal, CallError> {
+        let rejected = |reject| CallError::Rejected {
+            method: call::INSTALL_METHOD.to_string(),
+            reject,
+        };
         match self.install_with(wasm, arg, &CallOptions::new(controller), None) {
-            Ok((Some(id), _)) => Ok(Ok(id)),
-            Ok((None, outcome)) => Ok(Err(outcome
-                .result
-                .err()
-                .unwrap_or_else(|| mgmt::error("the install failed".into())))),
-            Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Ok(Err(mgmt::error(
+            Ok((Some(id), _)) => Ok(id),
+            Ok((None, outcome)) => {
+                Err(rejected(outcome.result.err().unwrap_or_else(|| {
+                    mgmt::error("the install failed".into())
+                })))
+            }
+            Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Err(rejected(mgmt::error(
                 format!("the Wasm module is not valid: {e}"),
             ))),
-            Err(e) => Err(e),
+            Err(e) => Err(CallError::Runtime(e)),
         }
     }
 
-    /// [`install`](Self::install) with the message's time and instruction limit, and the
+    /// [`install_raw`](Self::install_raw) with the message's time and instruction limit, and the
     /// canister's stable mode (default: the subnet's). Returns the new id (`None` if the start
     /// function or `canister_init` trapped: then nothing changed) and the outcome of
     /// `canister_init`; a module that is not valid is an error.
@@ -621,7 +644,7 @@ impl Subnet {
         stable_mode: Option<StableMode>,
     ) -> Result<Outcome, Error> {
         let input = MessageInput {
-            caller: Some(options.caller.as_slice().to_vec()),
+            caller: Some(options.caller),
             time: Some(self.time),
         };
         let mut config = self.config.clone();
@@ -698,9 +721,33 @@ impl Subnet {
         }
     }
 
-    /// An ingress update call: `method` of `canister` with `arg` from `caller`. Runs every
-    /// message it causes, in the subnet's order, and returns the answer of its call context.
-    pub fn update_call(
+    /// An ingress update call of `method` on `canister` from `caller`, with the Candid
+    /// arguments `args` (a tuple of [`CandidType`](candid::CandidType) values: `()`, `(x,)`,
+    /// `(x, y)`, ...), its reply decoded as `R` (a tuple of `Deserialize` values, e.g.
+    /// `(u64,)`), as PocketIC's `update_candid` does. Runs every message it causes, in the
+    /// subnet's order, before it returns.
+    ///
+    /// A reject is [`CallError::Rejected`]; a reply that is not an `R`,
+    /// [`CallError::Decode`].
+    pub fn update_call<A, R>(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        args: A,
+        caller: Principal,
+    ) -> Result<R, CallError>
+    where
+        A: ArgumentEncoder,
+        R: for<'a> ArgumentDecoder<'a>,
+    {
+        let arg = call::encode(method, args)?;
+        let answer = self.update_call_raw(canister, method, &arg, caller)?;
+        call::decode(method, answer)
+    }
+
+    /// [`update_call`](Self::update_call) with the argument as bytes, returning the answer of
+    /// the call context as bytes: the reply, or the reject (`Err` only for a runtime failure).
+    pub fn update_call_raw(
         &mut self,
         canister: Principal,
         method: &str,
@@ -710,7 +757,8 @@ impl Subnet {
         self.update_call_with(canister, method, arg, &CallOptions::new(caller))
     }
 
-    /// [`update_call`](Self::update_call) with the message's time and instruction limit.
+    /// [`update_call_raw`](Self::update_call_raw) with the message's time and instruction
+    /// limit.
     ///
     /// A call the subnet refuses before it runs — to a canister that does not exist, is
     /// stopped or empty, or has no such method (the IC's ingress checks), or that the canister's
@@ -800,8 +848,28 @@ impl Subnet {
         }
     }
 
-    /// A query call (non-replicated: its changes are discarded; it makes no calls).
-    pub fn query_call(
+    /// A query call (non-replicated: its changes are discarded) of `method` on `canister` from
+    /// `caller`, with the Candid arguments `args`, its reply decoded as `R` (tuples, as for
+    /// [`update_call`](Self::update_call)). A composite query runs with the queries it calls.
+    pub fn query_call<A, R>(
+        &mut self,
+        canister: Principal,
+        method: &str,
+        args: A,
+        caller: Principal,
+    ) -> Result<R, CallError>
+    where
+        A: ArgumentEncoder,
+        R: for<'a> ArgumentDecoder<'a>,
+    {
+        let arg = call::encode(method, args)?;
+        let answer = self.query_call_raw(canister, method, &arg, caller)?;
+        call::decode(method, answer)
+    }
+
+    /// [`query_call`](Self::query_call) with the argument and the answer as bytes (`Err` only
+    /// for a runtime failure).
+    pub fn query_call_raw(
         &mut self,
         canister: Principal,
         method: &str,
@@ -813,7 +881,7 @@ impl Subnet {
             .result)
     }
 
-    /// [`query_call`](Self::query_call) with the time it sees (default: the clock) and its
+    /// [`query_call_raw`](Self::query_call_raw) with the time it sees (default: the clock) and its
     /// instruction limit; returns its whole outcome (instructions, debug output).
     pub fn query_call_with(
         &mut self,
@@ -834,7 +902,7 @@ impl Subnet {
             return self.composite_query(canister, method, arg, options);
         }
         let input = MessageInput {
-            caller: Some(options.caller.as_slice().to_vec()),
+            caller: Some(options.caller),
             time: Some(options.time.unwrap_or(self.time)),
         };
         let limits = c.config().get_instruction_limits();

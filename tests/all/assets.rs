@@ -155,8 +155,7 @@ fn asset_canister() -> (Subnet, Principal, Vec<u8>) {
     let mut subnet = Subnet::new(CanisterConfig::default());
     let wasm = test_canister_bytes("assets");
     let id = subnet
-        .install(wasm.clone(), &Encode!().unwrap(), alice())
-        .unwrap()
+        .install_raw(wasm.clone(), &Encode!().unwrap(), alice())
         .unwrap();
     (subnet, id, wasm)
 }
@@ -168,7 +167,7 @@ fn update(
     arg: Vec<u8>,
     caller: Principal,
 ) -> Result<Vec<u8>, Reject> {
-    subnet.update_call(id, method, &arg, caller).unwrap()
+    subnet.update_call_raw(id, method, &arg, caller).unwrap()
 }
 
 fn store(
@@ -192,7 +191,7 @@ fn store(
 
 fn list(subnet: &mut Subnet, id: Principal) -> Vec<AssetDetails> {
     let reply = subnet
-        .query_call(id, "list", &Encode!(&Empty {}).unwrap(), bob())
+        .query_call_raw(id, "list", &Encode!(&Empty {}).unwrap(), bob())
         .unwrap()
         .unwrap();
     Decode!(&reply, Vec<AssetDetails>).unwrap()
@@ -207,7 +206,7 @@ fn http_get(subnet: &mut Subnet, id: Principal, url: &str, version: Option<u16>)
         certificate_version: version,
     };
     let reply = subnet
-        .query_call(
+        .query_call_raw(
             id,
             "http_request",
             &Encode!(&req).unwrap(),
@@ -232,7 +231,7 @@ fn whole_body(subnet: &mut Subnet, id: Principal, response: &HttpResponse) -> Ve
     };
     while let Some(t) = token {
         let reply = subnet
-            .query_call(
+            .query_call_raw(
                 id,
                 "http_request_streaming_callback",
                 &Encode!(&t).unwrap(),
@@ -484,7 +483,7 @@ fn upgrade(
         sender_canister_version: None,
     };
     subnet
-        .update_call(IC, "install_code", &Encode!(&args).unwrap(), caller)
+        .update_call_raw(IC, "install_code", &Encode!(&args).unwrap(), caller)
         .unwrap()
 }
 

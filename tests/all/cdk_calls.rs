@@ -18,12 +18,10 @@ fn two() -> (Subnet, Principal, Principal) {
     let mut subnet = Subnet::new(CanisterConfig::default());
     let wasm = test_canister_bytes("calls");
     let a = subnet
-        .install(wasm.clone(), &Encode!().unwrap(), anon())
-        .unwrap()
+        .install_raw(wasm.clone(), &Encode!().unwrap(), anon())
         .unwrap();
     let b = subnet
-        .install(wasm, &Encode!().unwrap(), anon())
-        .unwrap()
+        .install_raw(wasm, &Encode!().unwrap(), anon())
         .unwrap();
     (subnet, a, b)
 }
@@ -32,7 +30,7 @@ fn two() -> (Subnet, Principal, Principal) {
 fn ic_cdk_calls_replies_rejects_and_raw_rand() {
     let (mut subnet, a, b) = two();
     let reply = subnet
-        .update_call(
+        .update_call_raw(
             a,
             "call_echo",
             &Encode!(&b, &"hi".to_string()).unwrap(),
@@ -58,7 +56,7 @@ fn ic_cdk_calls_replies_rejects_and_raw_rand() {
     );
 
     let reply = subnet
-        .update_call(a, "call_boom", &Encode!(&b).unwrap(), anon())
+        .update_call_raw(a, "call_boom", &Encode!(&b).unwrap(), anon())
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -68,7 +66,7 @@ fn ic_cdk_calls_replies_rejects_and_raw_rand() {
 
     let draw = |subnet: &mut Subnet| {
         let reply = subnet
-            .update_call(a, "random", &Encode!().unwrap(), anon())
+            .update_call_raw(a, "random", &Encode!().unwrap(), anon())
             .unwrap()
             .unwrap();
         Decode!(&reply, serde_bytes::ByteBuf).unwrap().into_vec()
@@ -82,12 +80,12 @@ fn ic_cdk_calls_replies_rejects_and_raw_rand() {
 fn ic_cdk_timers_and_heartbeat_run_on_tick() {
     let (mut subnet, a, _) = two();
     subnet
-        .update_call(a, "start_timers", &Encode!(&10u64, &3u64).unwrap(), anon())
+        .update_call_raw(a, "start_timers", &Encode!(&10u64, &3u64).unwrap(), anon())
         .unwrap()
         .unwrap();
     let counters = |subnet: &mut Subnet| {
         let reply = subnet
-            .query_call(a, "counters", &Encode!().unwrap(), anon())
+            .query_call_raw(a, "counters", &Encode!().unwrap(), anon())
             .unwrap()
             .unwrap();
         Decode!(&reply, u64, u64).unwrap()
@@ -135,7 +133,7 @@ fn composite_queries_call_queries_and_change_nothing() {
     let (mut subnet, a, b) = two();
     let hash = subnet.state_hash();
     let reply = subnet
-        .query_call(
+        .query_call_raw(
             a,
             "composite_echo",
             &Encode!(&b, &"hi".to_string()).unwrap(),
@@ -149,14 +147,14 @@ fn composite_queries_call_queries_and_change_nothing() {
     assert_eq!((before, after), (1, 3));
     // ... and is 0 again after it; nothing in the subnet changed.
     let scratch = subnet
-        .query_call(a, "scratch", &Encode!().unwrap(), anon())
+        .query_call_raw(a, "scratch", &Encode!().unwrap(), anon())
         .unwrap()
         .unwrap();
     assert_eq!(Decode!(&scratch, u64).unwrap(), 0);
     assert_eq!(subnet.state_hash(), hash);
     // The same again gives the same answer (the state was restored exactly).
     let again = subnet
-        .query_call(
+        .query_call_raw(
             a,
             "composite_echo",
             &Encode!(&b, &"hi".to_string()).unwrap(),
@@ -167,7 +165,7 @@ fn composite_queries_call_queries_and_change_nothing() {
     assert_eq!(again, reply);
 
     let reply = subnet
-        .query_call(a, "composite_update", &Encode!(&b).unwrap(), anon())
+        .query_call_raw(a, "composite_update", &Encode!(&b).unwrap(), anon())
         .unwrap()
         .unwrap();
     let text = Decode!(&reply, String).unwrap();
@@ -177,7 +175,7 @@ fn composite_queries_call_queries_and_change_nothing() {
     );
 
     let err = subnet
-        .update_call(
+        .update_call_raw(
             a,
             "composite_echo",
             &Encode!(&b, &"x".to_string()).unwrap(),
@@ -200,7 +198,7 @@ fn an_ic_cdk_factory_creates_installs_and_reads_the_status() {
     .unwrap();
     let arg = Encode!(&serde_bytes::ByteBuf::from(counter.clone())).unwrap();
     let reply = subnet
-        .update_call(a, "factory", &arg, anon())
+        .update_call_raw(a, "factory", &arg, anon())
         .unwrap()
         .unwrap();
     let (id, hash, status) =
@@ -216,14 +214,14 @@ fn an_ic_cdk_factory_creates_installs_and_reads_the_status() {
         vec![a.as_slice().to_vec()]
     );
     let inc = subnet
-        .update_call(id, "inc", &Encode!().unwrap(), anon())
+        .update_call_raw(id, "inc", &Encode!().unwrap(), anon())
         .unwrap()
         .unwrap();
     assert_eq!(Decode!(&inc, u64).unwrap(), 1);
     // The anonymous principal is not a controller of the factory's canister.
     let arg = Encode!(&StatusArg { canister_id: id }).unwrap();
     let err = subnet
-        .update_call(
+        .update_call_raw(
             Principal::management_canister(),
             "canister_status",
             &arg,
@@ -247,7 +245,7 @@ fn a_trap_after_an_await_rolls_back_the_callback_only_and_runs_cleanup() {
     let (mut subnet, a, b) = two();
     subnet.take_history();
     let err = subnet
-        .update_call(a, "call_then_trap", &Encode!(&b).unwrap(), anon())
+        .update_call_raw(a, "call_then_trap", &Encode!(&b).unwrap(), anon())
         .unwrap()
         .unwrap_err();
     assert_eq!(err.code as u8, 5, "{err:?}");
@@ -259,7 +257,7 @@ fn a_trap_after_an_await_rolls_back_the_callback_only_and_runs_cleanup() {
         .expect("the reply callback ran");
     assert!(callback.trapped && callback.cleanup, "{callback:?}");
     let counters = subnet
-        .query_call(a, "trap_counters", &Encode!().unwrap(), anon())
+        .query_call_raw(a, "trap_counters", &Encode!().unwrap(), anon())
         .unwrap()
         .unwrap();
     assert_eq!(Decode!(&counters, u64, u64).unwrap(), (1, 0));

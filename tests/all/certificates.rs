@@ -62,21 +62,27 @@ fn a_query_certificate_verifies_against_the_subnet_root_key() {
     let anon = Principal::anonymous();
     let mut subnet = Subnet::with_seed(CanisterConfig::default(), b"certificates test");
     let wasm = wat::parse_str(CERTIFIED).unwrap();
-    let a = subnet.install(wasm.clone(), b"", anon).unwrap().unwrap();
-    let b = subnet.install(wasm, b"", anon).unwrap().unwrap();
+    let a = subnet.install_raw(wasm.clone(), b"", anon).unwrap();
+    let b = subnet.install_raw(wasm, b"", anon).unwrap();
     subnet
-        .update_call(a, "set", b"hash of a", anon)
+        .update_call_raw(a, "set", b"hash of a", anon)
         .unwrap()
         .unwrap();
     let key = subnet.root_key_der();
     assert_eq!(key.len(), 133);
 
-    let reply = subnet.query_call(a, "cert", b"", anon).unwrap().unwrap();
+    let reply = subnet
+        .query_call_raw(a, "cert", b"", anon)
+        .unwrap()
+        .unwrap();
     assert_eq!(reply[0], 1, "a non-replicated query has a certificate");
     let cert = verify(&reply[1..], a, &key, subnet.time()).unwrap();
     assert_eq!(certified_data(&cert, a), b"hash of a");
     // Canister b never set certified data: the empty blob is certified.
-    let reply = subnet.query_call(b, "cert", b"", anon).unwrap().unwrap();
+    let reply = subnet
+        .query_call_raw(b, "cert", b"", anon)
+        .unwrap()
+        .unwrap();
     let cert_b = verify(&reply[1..], b, &key, subnet.time()).unwrap();
     assert_eq!(certified_data(&cert_b, b), b"");
 
@@ -93,12 +99,12 @@ fn a_query_certificate_verifies_against_the_subnet_root_key() {
 
     // Replicated execution has no certificate, and asking for its size traps.
     let reply = subnet
-        .update_call(a, "cert_in_update", b"", anon)
+        .update_call_raw(a, "cert_in_update", b"", anon)
         .unwrap()
         .unwrap();
     assert_eq!(reply, [0]);
     let reject = subnet
-        .update_call(a, "size_in_update", b"", anon)
+        .update_call_raw(a, "size_in_update", b"", anon)
         .unwrap()
         .unwrap_err();
     assert_eq!(reject.code, RejectCode::CanisterError);
@@ -110,7 +116,10 @@ fn a_query_certificate_verifies_against_the_subnet_root_key() {
 
     // The canister reads the same root key.
     assert_eq!(
-        subnet.update_call(a, "key", b"", anon).unwrap().unwrap(),
+        subnet
+            .update_call_raw(a, "key", b"", anon)
+            .unwrap()
+            .unwrap(),
         key
     );
 }
@@ -118,9 +127,8 @@ fn a_query_certificate_verifies_against_the_subnet_root_key() {
 #[test]
 fn a_canister_alone_has_certificates_from_the_default_key() {
     let wasm = wat::parse_str(CERTIFIED).unwrap();
-    let mut c = Canister::create(wasm, CanisterConfig::default(), vec![4])
-        .unwrap()
-        .unwrap();
+    let mut c =
+        Canister::create(wasm, CanisterConfig::default(), Principal::from_slice(&[4])).unwrap();
     let input = MessageInput::default();
     c.update("set", b"x", &input).unwrap().result.unwrap();
     let key = c.update("key", b"", &input).unwrap().result.unwrap();

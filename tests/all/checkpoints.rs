@@ -7,7 +7,6 @@ use std::process::{Command, Stdio};
 
 use canister_vm::runtime::persistent::{PersistentCanister, PersistentSubnet};
 use canister_vm::runtime::{Canister, CanisterConfig, MessageInput};
-use canister_vm::state::ANONYMOUS;
 
 /// `grow(n: u64 LE)` grows stable memory by n pages; `touch()` bumps a heap counter and writes
 /// 8 bytes into each of 16 stable 4 KiB pages spread evenly over stable memory.
@@ -261,9 +260,12 @@ fn crash_child() {
 #[test]
 fn a_process_killed_during_checkpoints_leaves_the_last_or_the_next_state() {
     // The committed states of the sequence, computed in memory: expected[m] after m messages.
-    let mut reference = Canister::create(wasm(), CanisterConfig::default(), ANONYMOUS.to_vec())
-        .unwrap()
-        .unwrap();
+    let mut reference = Canister::create(
+        wasm(),
+        CanisterConfig::default(),
+        candid::Principal::anonymous(),
+    )
+    .unwrap();
     reference.init(&[], &no_input()).unwrap();
     let mut expected = vec![[0u8; 32], reference.state_hash()];
     for j in 0..CRASH_STEPS {

@@ -27,7 +27,7 @@ fn wasmtime_without_the_feature_is_a_clear_error() {
     use canister_vm::runtime::{Canister, CanisterConfig};
     let wasm = canister_vm::load::read_module(&repo().join("examples/counter.wat")).unwrap();
     let config = CanisterConfig::default().engine(Engine::Wasmtime);
-    let err = Canister::create(wasm, config, vec![4]).unwrap_err();
+    let err = Canister::create(wasm, config, candid::Principal::from_slice(&[4])).unwrap_err();
     assert_eq!(
         err.to_string(),
         "this build has no wasmtime engine: rebuild with --features wasmtime"

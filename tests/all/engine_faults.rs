@@ -140,9 +140,12 @@ fn plain_call(body: &str, arg: i32) -> Result<i32, wasmi::Error> {
 
 /// Installs `wasm` as a metered canister (the default configuration) and runs its init.
 fn install(wasm: Vec<u8>) -> Canister {
-    let mut c = Canister::create(wasm, CanisterConfig::default(), vec![4])
-        .expect("the module installs")
-        .expect("no start function trap");
+    let mut c = Canister::create(
+        wasm,
+        CanisterConfig::default(),
+        candid::Principal::from_slice(&[4]),
+    )
+    .expect("the module installs");
     c.init(EMPTY, &MessageInput::default())
         .unwrap()
         .result

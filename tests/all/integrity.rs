@@ -237,14 +237,16 @@ fn kill_child() {
     if let [a, b] = ids[..] {
         let arg = candid::encode_args((b, "x".to_string())).unwrap();
         loop {
-            let out = s.update_call(a, "call_echo", &arg, anonymous).unwrap();
+            let out = s.update_call_raw(a, "call_echo", &arg, anonymous).unwrap();
             assert!(out.applied.message.result.is_ok());
             let messages = s.subnet().canister(a).unwrap().clock().messages;
             println!("committed {messages}");
         }
     }
     loop {
-        let out = s.update_call(id, "bump", b"DIDL\0\0", anonymous).unwrap();
+        let out = s
+            .update_call_raw(id, "bump", b"DIDL\0\0", anonymous)
+            .unwrap();
         assert!(out.applied.message.result.is_ok());
         let messages = s.subnet().canister(id).unwrap().clock().messages;
         println!("committed {messages}");

@@ -51,9 +51,8 @@ fn counter(outcome: &canister_vm::runtime::Outcome) -> u64 {
 
 fn new_canister(mode: StableMode) -> Canister {
     let config = CanisterConfig::default().stable_mode(mode);
-    let mut c = Canister::create(module(false), config, vec![4])
-        .unwrap()
-        .unwrap();
+    let mut c =
+        Canister::create(module(false), config, candid::Principal::from_slice(&[4])).unwrap();
     c.init(EMPTY, &MessageInput::default())
         .unwrap()
         .result
@@ -157,9 +156,12 @@ fn time_and_caller_are_inputs() {
         (call $ccopy (i32.const 8) (i32.const 0) (call $csize))
         (call $append (i32.const 0) (i32.add (i32.const 8) (call $csize)))
         (call $reply)))"#;
-    let mut c = Canister::create(wat(text), CanisterConfig::default(), vec![4])
-        .unwrap()
-        .unwrap();
+    let mut c = Canister::create(
+        wat(text),
+        CanisterConfig::default(),
+        candid::Principal::from_slice(&[4]),
+    )
+    .unwrap();
     c.init(EMPTY, &MessageInput::default()).unwrap();
     let first = c
         .update("who", EMPTY, &MessageInput::default())
@@ -175,7 +177,7 @@ fn time_and_caller_are_inputs() {
     assert_eq!(t(&second) - t(&first), canister_vm::state::TIME_STEP_NS);
     assert_eq!(&first[8..], &[4], "anonymous by default");
     let input = MessageInput {
-        caller: Some(vec![1, 2, 3]),
+        caller: Some(candid::Principal::from_slice(&[1, 2, 3])),
         time: Some(77),
     };
     let third = c.update("who", EMPTY, &input).unwrap().result.unwrap();
@@ -211,9 +213,8 @@ fn heap_pages_written_by_host_functions_are_dirty() {
         unreachable))"#;
     for mode in [StableMode::Native, StableMode::Syscall] {
         let config = CanisterConfig::default().stable_mode(mode);
-        let mut c = Canister::create(wat(text), config, vec![4])
-            .unwrap()
-            .unwrap();
+        let mut c =
+            Canister::create(wat(text), config, candid::Principal::from_slice(&[4])).unwrap();
         let input = MessageInput::default();
         c.init(EMPTY, &input).unwrap();
         let out = c.update("take", b"abcdefgh", &input).unwrap();

@@ -24,3 +24,4 @@ mod subnet;
 mod subnet_dir;
 mod support;
 mod test_canisters;
+mod typed_api;

@@ -29,7 +29,7 @@ fn create(subnet: &mut Subnet, caller: Principal, cycles: u64) -> Principal {
         ..Default::default()
     };
     let reply = subnet
-        .update_call(
+        .update_call_raw(
             IC,
             "provisional_create_canister_with_cycles",
             &Encode!(&args).unwrap(),
@@ -57,7 +57,7 @@ fn install(
         sender_canister_version: None,
     };
     subnet
-        .update_call(IC, "install_code", &Encode!(&args).unwrap(), caller)
+        .update_call_raw(IC, "install_code", &Encode!(&args).unwrap(), caller)
         .unwrap()
 }
 
@@ -67,7 +67,7 @@ fn status(
     id: Principal,
 ) -> Result<CanisterStatusResult, canister_vm::runtime::Reject> {
     subnet
-        .update_call(
+        .update_call_raw(
             IC,
             "canister_status",
             &Encode!(&CanisterIdRecord { canister_id: id }).unwrap(),
@@ -84,7 +84,7 @@ fn mgmt(
     id: Principal,
 ) -> Result<Vec<u8>, canister_vm::runtime::Reject> {
     subnet
-        .update_call(
+        .update_call_raw(
             IC,
             method,
             &Encode!(&CanisterIdRecord { canister_id: id }).unwrap(),
@@ -105,7 +105,7 @@ fn create_install_status_and_call_from_ingress() {
     assert_eq!(s.status, CanisterStatusType::Running);
     // An empty canister takes no messages.
     let reject = subnet
-        .update_call(id, "echo", b"", alice())
+        .update_call_raw(id, "echo", b"", alice())
         .unwrap()
         .unwrap_err();
     assert_eq!(reject.code, RejectCode::CanisterError);
@@ -125,7 +125,7 @@ fn create_install_status_and_call_from_ingress() {
     assert!(s.memory_metrics.wasm_memory_size > 0u8);
     assert_eq!(
         subnet
-            .update_call(id, "echo", b"hi", bob())
+            .update_call_raw(id, "echo", b"hi", bob())
             .unwrap()
             .unwrap(),
         b"hi"
@@ -148,11 +148,14 @@ fn create_install_status_and_call_from_ingress() {
     .unwrap_err();
     assert!(reject.message.contains("not empty"), "{}", reject.message);
     subnet
-        .update_call(id, "silent", b"", bob())
+        .update_call_raw(id, "silent", b"", bob())
         .unwrap()
         .unwrap_err();
     let before = |subnet: &mut Subnet| {
-        let b = subnet.query_call(id, "stats", b"", bob()).unwrap().unwrap();
+        let b = subnet
+            .query_call_raw(id, "stats", b"", bob())
+            .unwrap()
+            .unwrap();
         u64::from_le_bytes(b[..8].try_into().unwrap())
     };
     assert_eq!(before(&mut subnet), 100);
@@ -229,7 +232,7 @@ fn a_non_controller_is_rejected_as_on_the_ic() {
             Encode!(&CanisterIdRecord { canister_id: id }).unwrap()
         };
         let reject = subnet
-            .update_call(IC, method, &arg, bob())
+            .update_call_raw(IC, method, &arg, bob())
             .unwrap()
             .unwrap_err();
         assert_eq!(reject.message, expected, "{method}");
@@ -244,7 +247,7 @@ fn a_non_controller_is_rejected_as_on_the_ic() {
         sender_canister_version: None,
     };
     subnet
-        .update_call(IC, "update_settings", &Encode!(&settings).unwrap(), alice())
+        .update_call_raw(IC, "update_settings", &Encode!(&settings).unwrap(), alice())
         .unwrap()
         .unwrap();
     assert!(status(&mut subnet, alice(), id).is_err());
@@ -278,14 +281,14 @@ fn stop_start_delete_and_unknown_methods() {
         CanisterStatusType::Stopped
     );
     let reject = subnet
-        .update_call(id, "echo", b"", bob())
+        .update_call_raw(id, "echo", b"", bob())
         .unwrap()
         .unwrap_err();
     assert!(reject.message.contains("is stopped"), "{}", reject.message);
     mgmt(&mut subnet, alice(), "start_canister", id).unwrap();
     assert_eq!(
         subnet
-            .update_call(id, "echo", b"x", bob())
+            .update_call_raw(id, "echo", b"x", bob())
             .unwrap()
             .unwrap(),
         b"x"
@@ -294,7 +297,7 @@ fn stop_start_delete_and_unknown_methods() {
     mgmt(&mut subnet, alice(), "delete_canister", id).unwrap();
     assert_eq!(
         subnet
-            .update_call(id, "echo", b"", bob())
+            .update_call_raw(id, "echo", b"", bob())
             .unwrap()
             .unwrap_err()
             .code,
@@ -302,13 +305,13 @@ fn stop_start_delete_and_unknown_methods() {
     );
 
     let reject = subnet
-        .update_call(IC, "sign_with_nothing", b"DIDL\0\0", alice())
+        .update_call_raw(IC, "sign_with_nothing", b"DIDL\0\0", alice())
         .unwrap()
         .unwrap_err();
     assert_eq!(reject.code, RejectCode::DestinationInvalid);
     assert!(reject.message.contains("has no method 'sign_with_nothing'"));
     let reject = subnet
-        .update_call(IC, "canister_status", b"garbage", alice())
+        .update_call_raw(IC, "canister_status", b"garbage", alice())
         .unwrap()
         .unwrap_err();
     assert_eq!(reject.code, RejectCode::CanisterReject);
@@ -316,7 +319,7 @@ fn stop_start_delete_and_unknown_methods() {
     let args = Encode!(&CreateCanisterArgs::default()).unwrap();
     assert_eq!(
         subnet
-            .update_call(IC, "create_canister", &args, alice())
+            .update_call_raw(IC, "create_canister", &args, alice())
             .unwrap()
             .unwrap_err()
             .code,
@@ -324,7 +327,7 @@ fn stop_start_delete_and_unknown_methods() {
     );
     assert_eq!(
         subnet
-            .update_call(IC, "raw_rand", b"DIDL\0\0", alice())
+            .update_call_raw(IC, "raw_rand", b"DIDL\0\0", alice())
             .unwrap()
             .unwrap_err()
             .code,
@@ -342,7 +345,7 @@ fn via_relay(
     payload: &[u8],
 ) -> Vec<u8> {
     let reply = subnet
-        .update_call(
+        .update_call_raw(
             relay_id,
             "call",
             &call_arg(IC, method, 0, cycles, payload),
@@ -357,7 +360,7 @@ fn via_relay(
 #[test]
 fn a_canister_creates_a_canister_installs_it_and_reads_its_status() {
     let mut subnet = Subnet::new(CanisterConfig::default());
-    let factory = subnet.install(relay(), b"", alice()).unwrap().unwrap();
+    let factory = subnet.install_raw(relay(), b"", alice()).unwrap();
     let balance = subnet.system_state(factory).unwrap().cycle_balance;
     let reply = via_relay(
         &mut subnet,
@@ -403,7 +406,7 @@ fn a_canister_creates_a_canister_installs_it_and_reads_its_status() {
     assert!(status(&mut subnet, alice(), child).is_err());
     assert_eq!(
         subnet
-            .update_call(child, "echo", b"child", bob())
+            .update_call_raw(child, "echo", b"child", bob())
             .unwrap()
             .unwrap(),
         b"child"
@@ -414,7 +417,7 @@ fn a_canister_creates_a_canister_installs_it_and_reads_its_status() {
 fn raw_rand_is_deterministic_per_seed_and_history() {
     let draw = |seed: &[u8]| {
         let mut subnet = Subnet::with_seed(CanisterConfig::default(), seed);
-        let id = subnet.install(relay(), b"", alice()).unwrap().unwrap();
+        let id = subnet.install_raw(relay(), b"", alice()).unwrap();
         let a = via_relay(&mut subnet, id, "raw_rand", 0, b"DIDL\0\0");
         let b = via_relay(&mut subnet, id, "raw_rand", 0, b"DIDL\0\0");
         let a: serde_bytes::ByteBuf = candid::decode_one(&a).unwrap();

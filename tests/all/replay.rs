@@ -19,7 +19,7 @@ fn arg(candid: &str) -> Vec<u8> {
 
 fn at(time: Option<u64>, caller: Option<&str>) -> MessageInput {
     MessageInput {
-        caller: caller.map(|c| candid::Principal::from_text(c).unwrap().as_slice().to_vec()),
+        caller: caller.map(|c| candid::Principal::from_text(c).unwrap()),
         time,
     }
 }
@@ -408,11 +408,11 @@ fn float_results_are_identical_across_runs_and_nans_are_canonical() {
     let mut subnet = canister_vm::runtime::subnet::Subnet::new(CanisterConfig::default());
     let wasm = canister_vm::load::read_module(&wat).unwrap();
     let anon = candid::Principal::anonymous();
-    let id = subnet.install(wasm, &arg("()"), anon).unwrap().unwrap();
+    let id = subnet.install_raw(wasm, &arg("()"), anon).unwrap();
     let mut reply = Vec::new();
     for _ in 0..2 {
         reply = subnet
-            .update_call(id, "compute", &arg(FLOAT_ARG), anon)
+            .update_call_raw(id, "compute", &arg(FLOAT_ARG), anon)
             .unwrap()
             .unwrap();
     }

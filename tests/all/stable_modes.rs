@@ -127,7 +127,7 @@ struct Run {
 fn run(mode: StableMode, ops: &[(Op, i64, i64, i64)]) -> Run {
     let wasm = wat::parse_str(OPS).unwrap();
     let config = CanisterConfig::default().stable_mode(mode);
-    let mut c = Canister::create(wasm, config, vec![4]).unwrap().unwrap();
+    let mut c = Canister::create(wasm, config, candid::Principal::from_slice(&[4])).unwrap();
     let input = MessageInput::default();
     c.init(&[], &input).unwrap();
     c.update("fill", &[], &input).unwrap().result.unwrap();

@@ -32,7 +32,7 @@ pub(crate) fn relay() -> Vec<u8> {
 fn subnet_with(n: usize) -> (Subnet, Vec<Principal>) {
     let mut subnet = Subnet::new(CanisterConfig::default());
     let ids = (0..n)
-        .map(|_| subnet.install(relay(), b"", ANON).unwrap().unwrap())
+        .map(|_| subnet.install_raw(relay(), b"", ANON).unwrap())
         .collect();
     (subnet, ids)
 }
@@ -64,7 +64,10 @@ struct Stats {
 }
 
 fn stats(subnet: &mut Subnet, id: Principal) -> Stats {
-    let bytes = subnet.query_call(id, "stats", b"", ANON).unwrap().unwrap();
+    let bytes = subnet
+        .query_call_raw(id, "stats", b"", ANON)
+        .unwrap()
+        .unwrap();
     let u = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
     Stats {
         before: u(0),
@@ -96,7 +99,7 @@ fn a_call_and_its_reply_callback() {
     let (mut subnet, ids) = subnet_with(2);
     let (a, b) = (ids[0], ids[1]);
     let reply = subnet
-        .update_call(a, "call", &call_arg(b, "echo", 0, 0, b"hello"), ANON)
+        .update_call_raw(a, "call", &call_arg(b, "echo", 0, 0, b"hello"), ANON)
         .unwrap()
         .unwrap();
     assert_eq!(reply, b"ok:hello");
@@ -123,7 +126,7 @@ fn a_call_and_its_reply_callback() {
 fn a_reject_reaches_the_reject_callback_with_code_and_message() {
     let (mut subnet, ids) = subnet_with(2);
     let reply = subnet
-        .update_call(
+        .update_call_raw(
             ids[0],
             "call",
             &call_arg(ids[1], "reject", 0, 0, b"no way"),
@@ -138,7 +141,7 @@ fn a_reject_reaches_the_reject_callback_with_code_and_message() {
 fn a_callee_trap_is_a_canister_error_and_rolls_back_the_callee_only() {
     let (mut subnet, ids) = subnet_with(2);
     let reply = subnet
-        .update_call(
+        .update_call_raw(
             ids[0],
             "call",
             &call_arg(ids[1], "trap", 0, 0, b"boom"),
@@ -161,7 +164,7 @@ fn a_missing_callee_or_method_is_rejected_with_the_ic_codes() {
     let (mut subnet, ids) = subnet_with(1);
     let ghost = canister_id(7);
     let reply = subnet
-        .update_call(ids[0], "call", &call_arg(ghost, "echo", 0, 0, b""), ANON)
+        .update_call_raw(ids[0], "call", &call_arg(ghost, "echo", 0, 0, b""), ANON)
         .unwrap()
         .unwrap();
     assert_eq!(reply[9], RejectCode::DestinationInvalid as u8);
@@ -171,7 +174,7 @@ fn a_missing_callee_or_method_is_rejected_with_the_ic_codes() {
     );
 
     let reply = subnet
-        .update_call(ids[0], "call", &call_arg(ids[0], "nope", 0, 0, b""), ANON)
+        .update_call_raw(ids[0], "call", &call_arg(ids[0], "nope", 0, 0, b""), ANON)
         .unwrap()
         .unwrap();
     assert_eq!(reply[9], RejectCode::CanisterError as u8);
@@ -182,7 +185,7 @@ fn a_missing_callee_or_method_is_rejected_with_the_ic_codes() {
 
     // Ingress to a missing canister.
     let reject = subnet
-        .update_call(ghost, "echo", b"", ANON)
+        .update_call_raw(ghost, "echo", b"", ANON)
         .unwrap()
         .unwrap_err();
     assert_eq!(reject.code, RejectCode::DestinationInvalid);
@@ -192,7 +195,7 @@ fn a_missing_callee_or_method_is_rejected_with_the_ic_codes() {
 fn a_trap_in_the_reply_callback_rolls_back_the_callback_only_and_runs_cleanup() {
     let (mut subnet, ids) = subnet_with(2);
     let reject = subnet
-        .update_call(ids[0], "call", &call_arg(ids[1], "echo", 1, 0, b"x"), ANON)
+        .update_call_raw(ids[0], "call", &call_arg(ids[1], "echo", 1, 0, b"x"), ANON)
         .unwrap()
         .unwrap_err();
     assert_eq!(reject.code, RejectCode::CanisterError);
@@ -216,7 +219,7 @@ fn a_self_call_and_an_answer_from_a_second_callback() {
     // a calls itself (`echo`); the reply callback (mode 2) calls `echo` on itself again and
     // answers from that call's reply callback.
     let reply = subnet
-        .update_call(a, "call", &call_arg(a, "echo", 2, 0, b"first"), ANON)
+        .update_call_raw(a, "call", &call_arg(a, "echo", 2, 0, b"first"), ANON)
         .unwrap()
         .unwrap();
     assert_eq!(reply, b"ok:ok");
@@ -234,7 +237,7 @@ fn a_self_call_and_an_answer_from_a_second_callback() {
 fn an_update_that_never_answers_is_rejected_once_its_calls_are_done() {
     let (mut subnet, ids) = subnet_with(2);
     let reply = subnet
-        .update_call(ids[0], "call", &call_arg(ids[1], "silent", 0, 0, b""), ANON)
+        .update_call_raw(ids[0], "call", &call_arg(ids[1], "silent", 0, 0, b""), ANON)
         .unwrap()
         .unwrap();
     assert_eq!(reply[9], RejectCode::CanisterError as u8);
@@ -253,7 +256,7 @@ fn cycles_move_with_the_call_and_the_unaccepted_part_is_refunded() {
     let start_a = stats(&mut subnet, a).balance;
     let start_b = stats(&mut subnet, b).balance;
     let reply = subnet
-        .update_call(a, "call", &call_arg(b, "accept", 0, 1_000, b""), ANON)
+        .update_call_raw(a, "call", &call_arg(b, "accept", 0, 1_000, b""), ANON)
         .unwrap()
         .unwrap();
     let accepted = u128::from_le_bytes(reply[3..19].try_into().unwrap());
@@ -265,7 +268,7 @@ fn cycles_move_with_the_call_and_the_unaccepted_part_is_refunded() {
 
     // A rejected call refunds everything, and a trapping callee accepts nothing.
     let reply = subnet
-        .update_call(a, "call", &call_arg(b, "trap", 0, 1_000, b"t"), ANON)
+        .update_call_raw(a, "call", &call_arg(b, "trap", 0, 1_000, b"t"), ANON)
         .unwrap()
         .unwrap();
     assert_eq!(reply[9], RejectCode::CanisterError as u8);
@@ -280,7 +283,7 @@ fn a_query_called_by_a_canister_runs_replicated_and_keeps_no_cycles() {
     let (a, b) = (ids[0], ids[1]);
     let (start_a, start_b) = (stats(&mut subnet, a).balance, stats(&mut subnet, b).balance);
     let reply = subnet
-        .update_call(a, "call", &call_arg(b, "accept_q", 0, 1_000, b""), ANON)
+        .update_call_raw(a, "call", &call_arg(b, "accept_q", 0, 1_000, b""), ANON)
         .unwrap()
         .unwrap();
     // The query accepted 500 while it ran, but its changes are discarded, the balance included:
@@ -298,7 +301,7 @@ fn the_same_history_gives_the_same_messages_and_states() {
         for (i, mode) in [0u8, 1, 2, 0].into_iter().enumerate() {
             let callee = ids[(i + 1) % 3];
             let _ = subnet
-                .update_call(
+                .update_call_raw(
                     ids[i % 3],
                     "call",
                     &call_arg(callee, "echo", mode, 7, b"d"),
@@ -321,9 +324,12 @@ fn the_same_history_gives_the_same_messages_and_states() {
 
 #[test]
 fn a_canister_outside_a_subnet_cannot_call() {
-    let mut c = Canister::create(relay(), CanisterConfig::default(), vec![4])
-        .unwrap()
-        .unwrap();
+    let mut c = Canister::create(
+        relay(),
+        CanisterConfig::default(),
+        Principal::from_slice(&[4]),
+    )
+    .unwrap();
     let arg = call_arg(canister_id(1), "echo", 0, 0, b"");
     let reject = c
         .update("call", &arg, &MessageInput::default())
@@ -391,20 +397,19 @@ const TASKS: &str = r#"(module
 fn tick_runs_heartbeats_and_due_global_timers_once() {
     let mut subnet = Subnet::new(CanisterConfig::default());
     let tasks = subnet
-        .install(wat::parse_str(TASKS).unwrap(), b"", ANON)
-        .unwrap()
+        .install_raw(wat::parse_str(TASKS).unwrap(), b"", ANON)
         .unwrap();
-    let plain = subnet.install(relay(), b"", ANON).unwrap().unwrap();
+    let plain = subnet.install_raw(relay(), b"", ANON).unwrap();
     let stats = |subnet: &mut Subnet| {
         let b = subnet
-            .query_call(tasks, "stats", b"", ANON)
+            .query_call_raw(tasks, "stats", b"", ANON)
             .unwrap()
             .unwrap();
         let u = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap());
         (u(0), u(8), u(16), u(24))
     };
     subnet
-        .update_call(tasks, "arm", &10u64.to_le_bytes(), ANON)
+        .update_call_raw(tasks, "arm", &10u64.to_le_bytes(), ANON)
         .unwrap()
         .unwrap();
     // 5 s later: a heartbeat, the timer is not due. (The relay canister has no tasks.)
@@ -490,8 +495,7 @@ const INSPECTED: &str = r#"(module
 fn inspect_message_decides_which_ingress_updates_are_accepted() {
     let mut subnet = Subnet::new(CanisterConfig::default());
     let id = subnet
-        .install(wat::parse_str(INSPECTED).unwrap(), b"", ANON)
-        .unwrap()
+        .install_raw(wat::parse_str(INSPECTED).unwrap(), b"", ANON)
         .unwrap();
     let counts = |r: Vec<u8>| {
         (
@@ -500,18 +504,21 @@ fn inspect_message_decides_which_ingress_updates_are_accepted() {
         )
     };
     // Accepted: runs, and sees no inspection in its own state (inspection changes nothing).
-    let r = subnet.update_call(id, "bump", b"", ANON).unwrap().unwrap();
+    let r = subnet
+        .update_call_raw(id, "bump", b"", ANON)
+        .unwrap()
+        .unwrap();
     assert_eq!(counts(r), (1, 0));
     let (time, hash) = (subnet.time(), subnet.state_hash());
     // Refused by the hook: a canister reject, and nothing changed, not even the clock.
     let refused = subnet
-        .update_call(id, "deny", b"x", ANON)
+        .update_call_raw(id, "deny", b"x", ANON)
         .unwrap()
         .unwrap_err();
     assert_eq!(refused.code, RejectCode::CanisterReject, "{refused:?}");
     assert!(refused.message.contains("accept_message"), "{refused:?}");
     let trapped = subnet
-        .update_call(id, "boom", b"", ANON)
+        .update_call_raw(id, "boom", b"", ANON)
         .unwrap()
         .unwrap_err();
     assert_eq!(trapped.code, RejectCode::CanisterError, "{trapped:?}");
@@ -519,16 +526,22 @@ fn inspect_message_decides_which_ingress_updates_are_accepted() {
     assert_eq!((subnet.time(), subnet.state_hash()), (time, hash));
     assert!(subnet.history().iter().all(|e| e.method == "bump"));
     // The same method with an empty argument is accepted; queries are not inspected.
-    let r = subnet.update_call(id, "deny", b"", ANON).unwrap().unwrap();
+    let r = subnet
+        .update_call_raw(id, "deny", b"", ANON)
+        .unwrap()
+        .unwrap();
     assert_eq!(counts(r), (1, 0));
-    let r = subnet.query_call(id, "read", b"", ANON).unwrap().unwrap();
+    let r = subnet
+        .query_call_raw(id, "read", b"", ANON)
+        .unwrap()
+        .unwrap();
     assert_eq!(counts(r), (1, 0));
     // Calls from canisters are not inspected (only ingress messages are): the relay's call
     // to `deny` with an argument reaches the method.
-    let relay = subnet.install(relay(), b"", ANON).unwrap().unwrap();
+    let relay = subnet.install_raw(relay(), b"", ANON).unwrap();
     let arg = call_arg(id, "deny", 0, 0, b"x");
     let r = subnet
-        .update_call(relay, "call", &arg, ANON)
+        .update_call_raw(relay, "call", &arg, ANON)
         .unwrap()
         .unwrap();
     assert!(r.starts_with(b"ok:"), "{}", String::from_utf8_lossy(&r));

@@ -262,8 +262,7 @@ fn native_and_syscall_modes_agree_on_every_test_canister() {
         let mut runs = Vec::new();
         for mode in [StableMode::Syscall, StableMode::Native] {
             let config = CanisterConfig::default().stable_mode(mode);
-            let mut c = Canister::create(wasm.clone(), config, vec![4])
-                .unwrap()
+            let mut c = Canister::create(wasm.clone(), config, candid::Principal::from_slice(&[4]))
                 .unwrap();
             let input = MessageInput::default();
             let mut outcomes = vec![c.init(&encode_args(init).unwrap(), &input).unwrap()];
@@ -327,7 +326,7 @@ fn dirty_pages_cover_every_change_and_the_hash_follows() {
     for mode in [StableMode::Native, StableMode::Syscall] {
         let wasm = std::fs::read(test_canister("kv")).unwrap();
         let config = CanisterConfig::default().stable_mode(mode);
-        let mut c = Canister::create(wasm, config, vec![4]).unwrap().unwrap();
+        let mut c = Canister::create(wasm, config, candid::Principal::from_slice(&[4])).unwrap();
         let input = MessageInput::default();
         c.init(&encode_args("()").unwrap(), &input).unwrap();
         for (method, arg) in messages {

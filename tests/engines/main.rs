@@ -67,9 +67,12 @@ impl Both {
     fn new(wasm: &[u8], config: CanisterConfig, init_arg: &str) -> Both {
         let mut canisters = Vec::new();
         for engine in [Engine::Wasmi, Engine::Wasmtime] {
-            let c = Canister::create(wasm.to_vec(), config.clone().engine(engine), vec![4])
-                .unwrap_or_else(|e| panic!("{engine}: {e}"))
-                .unwrap_or_else(|r| panic!("{engine}: start trapped: {r}"));
+            let c = Canister::create(
+                wasm.to_vec(),
+                config.clone().engine(engine),
+                candid::Principal::from_slice(&[4]),
+            )
+            .unwrap_or_else(|e| panic!("{engine}: {e}"));
             assert_eq!(c.config().get_engine(), engine);
             canisters.push((engine, c));
         }
@@ -555,7 +558,7 @@ fn subnet_histories_agree() {
         let mut subnet = Subnet::new(CanisterConfig::default().engine(engine));
         let wasm = wat::parse_str(include_str!("../support/relay.wat")).unwrap();
         let ids: Vec<Principal> = (0..3)
-            .map(|_| subnet.install(wasm.clone(), b"", anon).unwrap().unwrap())
+            .map(|_| subnet.install_raw(wasm.clone(), b"", anon).unwrap())
             .collect();
         let mut replies = Vec::new();
         for (i, (method, mode)) in [
@@ -577,7 +580,11 @@ fn subnet_histories_agree() {
             arg.push(mode);
             arg.extend_from_slice(&1000u64.to_le_bytes());
             arg.extend_from_slice(b"payload");
-            replies.push(subnet.update_call(ids[i % 3], "call", &arg, anon).unwrap());
+            replies.push(
+                subnet
+                    .update_call_raw(ids[i % 3], "call", &arg, anon)
+                    .unwrap(),
+            );
         }
         let hashes: Vec<[u8; 32]> = ids
             .iter()

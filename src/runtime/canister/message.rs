@@ -74,12 +74,29 @@ pub struct DirtyPages {
 
 /// Caller and time of a message; `None` picks the deterministic default (the anonymous
 /// principal; the previous message's time plus one second).
+///
+/// ```
+/// use canister_vm::runtime::MessageInput;
+/// let input = MessageInput::from(candid::Principal::from_slice(&[1, 2, 3]));
+/// assert_eq!(input.caller.unwrap().as_slice(), [1, 2, 3]);
+/// assert_eq!(input.time, None);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageInput {
-    /// Caller principal bytes.
-    pub caller: Option<Vec<u8>>,
+    /// The caller.
+    pub caller: Option<candid::Principal>,
     /// `ic0.time` in nanoseconds.
     pub time: Option<u64>,
+}
+
+impl From<candid::Principal> for MessageInput {
+    /// A message from `caller` at the default time.
+    fn from(caller: candid::Principal) -> Self {
+        MessageInput {
+            caller: Some(caller),
+            time: None,
+        }
+    }
 }
 
 /// Instruction limits per message kind (IC defaults).

@@ -199,7 +199,7 @@ impl Subnet {
                 Ok(c) if c.methods().queries.iter().any(|q| q == method) => {
                     // A plain query: it runs, and its changes go at once.
                     let input = MessageInput {
-                        caller: Some(caller.as_slice().to_vec()),
+                        caller: Some(caller),
                         time: Some(eval.time),
                     };
                     let result = c.query_uncertified(method, &arg, &input)?.result;
