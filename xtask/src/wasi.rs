@@ -84,8 +84,21 @@ pub fn run(args: &[String]) -> Result<()> {
     #[cfg(not(feature = "wasi-host"))]
     {
         Options::parse(args)?;
+        // Before the minutes of building wasmtime: both targets the check builds for are there
+        // (installed now if missing), or it stops here with the one command that adds them.
+        ensure_targets()?;
         rerun_with_host(args)
     }
+}
+
+/// The wasm targets the check builds for: `wasm32-wasip1` (the CLI) and `wasm32-unknown-unknown`
+/// (the test canisters). Each is added with rustup where it is missing.
+fn ensure_targets() -> Result<()> {
+    let root = repo_root();
+    for target in ["wasm32-wasip1", crate::canisters::WASM_TARGET] {
+        crate::canisters::ensure_target(&root, target).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 /// Runs this xtask again with the `wasi-host` feature (the first run builds wasmtime).
@@ -609,6 +622,7 @@ fn build_cli(root: &Path, profile: &str, target: Option<&str>) -> Result<()> {
 /// The whole check.
 #[cfg(feature = "wasi-host")]
 fn check(options: &Options) -> Result<()> {
+    ensure_targets()?;
     let root = repo_root();
     let target = target_dir(&root);
     let profile_dir = options.profile_dir();
