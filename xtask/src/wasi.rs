@@ -105,17 +105,13 @@ fn ensure_targets() -> Result<()> {
 #[cfg(not(feature = "wasi-host"))]
 fn rerun_with_host(args: &[String]) -> Result<()> {
     let root = repo_root();
-    eprintln!("wasi-check: running the xtask with its WASI host (feature `wasi-host`)");
+    eprintln!(
+        "wasi-check: running the xtask with its WASI host (feature `wasi-host`; a first build \
+         of wasmtime takes minutes)"
+    );
     let status = Command::new(cargo())
         .current_dir(&root)
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--features",
-            "wasi-host",
-        ])
+        .args(["run", "--package", "xtask", "--features", "wasi-host"])
         .arg("--")
         .arg("wasi-check")
         .args(args)
@@ -592,14 +588,8 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Builds the canister-vm binary with `profile`, for `target` (`None`: the host).
 fn build_cli(root: &Path, profile: &str, target: Option<&str>) -> Result<()> {
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(root).args([
-        "build",
-        "--quiet",
-        "--profile",
-        profile,
-        "--bin",
-        "canister-vm",
-    ]);
+    cmd.current_dir(root)
+        .args(["build", "--profile", profile, "--bin", "canister-vm"]);
     if let Some(target) = target {
         cmd.args(["--target", target]);
     }
