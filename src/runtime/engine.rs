@@ -87,6 +87,7 @@ impl std::str::FromStr for Engine {
 /// * eager compilation, so a module is fully validated and translated before it runs and results
 ///   never depend on which functions happened to be called (DESIGN.md §10).
 pub fn engine_config() -> Config {
+    warn_if_unoptimised();
     let mut config = Config::default();
     config
         .wasm_multi_memory(true)
@@ -103,6 +104,70 @@ pub fn engine_config() -> Config {
         .wasm_extended_const(true)
         .compilation_mode(CompilationMode::Eager);
     config
+}
+
+/// Whether this build of canister-vm is unoptimised (opt-level 0): the sign that the project that
+/// depends on it lacks the profile lines of "Using canister-vm as a dependency" (crate docs), so
+/// wasmi is most likely unoptimised too, and canisters run many times slower than they should.
+pub const UNOPTIMISED_BUILD: bool = cfg!(canister_vm_unoptimised);
+
+/// The environment variable that silences the warning an unoptimised build prints.
+pub const QUIET_PROFILE_VAR: &str = "CANISTER_VM_QUIET_PROFILE";
+
+/// The warning an unoptimised build prints on stderr once, when its first engine is configured.
+pub fn unoptimised_warning() -> String {
+    format!(
+        "canister-vm: warning: canister-vm is built unoptimised (opt-level 0), so wasmi most \
+         likely is too: canisters run ~70x slower (an update of the kv test canister: 17 ms \
+         instead of 0.3 ms). Cargo applies profiles from the root workspace only: add these \
+         lines to your workspace's root Cargo.toml:\n{DEPENDENT_PROFILE}\
+         and, so that wasmi has canister-vm's fixes, its patches: `[patch.crates-io]` `wasmi` and \
+         `wasmi_core` from canister-vm's `vendor/` directory. See \"Using canister-vm as a \
+         dependency\" (crate docs, README). Set {QUIET_PROFILE_VAR}=1 to silence this warning."
+    )
+}
+
+/// The profile lines a project that depends on canister-vm adds to its root `Cargo.toml` (the
+/// crate docs, "Using canister-vm as a dependency", explain them): the interpreter and the crates
+/// every message goes through optimised, as canister-vm's own workspace builds them.
+pub const DEPENDENT_PROFILE: &str = "\
+[profile.dev.package.wasmi]
+opt-level = 3
+debug-assertions = false
+overflow-checks = false
+[profile.dev.package.wasmi_core]
+opt-level = 3
+debug-assertions = false
+overflow-checks = false
+[profile.dev.package.wasmi_ir]
+opt-level = 3
+debug-assertions = false
+overflow-checks = false
+[profile.dev.package.wasmparser]
+opt-level = 3
+[profile.dev.package.wasm-encoder]
+opt-level = 3
+[profile.dev.package.candid]
+opt-level = 2
+[profile.dev.package.sha2]
+opt-level = 3
+[profile.dev.package.ic_bls12_381]
+opt-level = 3
+[profile.dev.package.canister-vm]
+opt-level = 1
+";
+
+/// Prints [`unoptimised_warning`] on stderr, once per process, in an [`UNOPTIMISED_BUILD`] unless
+/// [`QUIET_PROFILE_VAR`] is set.
+fn warn_if_unoptimised() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if UNOPTIMISED_BUILD {
+        WARNED.call_once(|| {
+            if std::env::var_os(QUIET_PROFILE_VAR).is_none() {
+                eprintln!("{}", unoptimised_warning());
+            }
+        });
+    }
 }
 
 /// A new wasmi [`Engine`](wasmi::Engine) with [`engine_config`].
@@ -278,6 +343,7 @@ pub(crate) fn instantiate(
     stable_index: Option<u32>,
     ic0: Ic0,
 ) -> Result<Result<Box<dyn Instance>, Trap>, Error> {
+    warn_if_unoptimised();
     catch_engine_panic(
         engine,
         || "compiling and instantiating the module".to_string(),
@@ -314,6 +380,35 @@ fn instantiate_unguarded(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dependent_profile_lines_are_the_root_manifest_s_and_documented() {
+        let manifest = include_str!("../../Cargo.toml");
+        for section in DEPENDENT_PROFILE.split_inclusive('\n').fold(
+            Vec::<String>::new(),
+            |mut sections, line| {
+                if line.starts_with('[') || sections.is_empty() {
+                    sections.push(String::new());
+                }
+                sections.last_mut().unwrap().push_str(line);
+                sections
+            },
+        ) {
+            assert!(
+                manifest.contains(&section),
+                "the root Cargo.toml lacks, or differs from, the dependent profile's\n{section}"
+            );
+        }
+        assert!(include_str!("../../README.md").contains(DEPENDENT_PROFILE));
+        let crate_docs: String = include_str!("../lib.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("//! ").or(line.strip_prefix("//!")))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(crate_docs.contains(DEPENDENT_PROFILE));
+        assert!(unoptimised_warning().contains(DEPENDENT_PROFILE));
+        assert!(unoptimised_warning().contains(QUIET_PROFILE_VAR));
+    }
 
     #[test]
     fn a_caught_panic_names_the_engine_the_work_and_the_message() {

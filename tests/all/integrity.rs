@@ -4,7 +4,7 @@
 //! directories written before state format 3 still open and replay.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -220,7 +220,9 @@ fn stop_at_step(step: &str) {
 }
 
 /// The child of the kill tests: opens the directory named by the environment and runs `bump`
-/// until killed, printing `committed <n>` after every commit (its progress marker); with
+/// until killed, printing `committed <n>` after every commit (its progress marker) and then
+/// waiting for the parent's go-ahead (a line on stdin) before the next message, so that however
+/// busy the machine, the parent kills it at most one message past the marker it acted on; with
 /// `STOP_ENV` it also stops at that checkpoint step and says so. Does nothing when run as an
 /// ordinary test.
 #[test]
@@ -241,6 +243,7 @@ fn kill_child() {
             assert!(out.applied.message.result.is_ok());
             let messages = s.subnet().canister(a).unwrap().clock().messages;
             println!("committed {messages}");
+            wait_for_go_ahead();
         }
     }
     loop {
@@ -250,7 +253,15 @@ fn kill_child() {
         assert!(out.applied.message.result.is_ok());
         let messages = s.subnet().canister(id).unwrap().clock().messages;
         println!("committed {messages}");
+        wait_for_go_ahead();
     }
+}
+
+/// The kill child, after a marker: blocks until the parent writes a line to its stdin.
+fn wait_for_go_ahead() {
+    let mut line = String::new();
+    let read = std::io::stdin().read_line(&mut line).unwrap();
+    assert!(read > 0, "the parent closed stdin");
 }
 
 /// Installs the crash canister into `<tmp>/c`.
@@ -268,7 +279,9 @@ fn crash_dir(tmp: &Path) -> PathBuf {
 }
 
 /// Starts the kill child on `dir` (stopping at `stop`, if given), reads its stdout until
-/// `until` says to stop, SIGKILLs it, and returns the last `committed` marker seen.
+/// `until` says to stop, SIGKILLs it, and returns the last `committed` marker seen. Every
+/// `committed` marker gets its go-ahead, the last one too: the kill then lands before, inside or
+/// after the next message, never further.
 fn run_and_kill(
     dir: &Path,
     stop: Option<&str>,
@@ -285,6 +298,7 @@ fn run_and_kill(
         command.env(STOP_ENV, stop);
     }
     let mut child = command.spawn().unwrap();
+    let mut go_ahead = child.stdin.take().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut last = None;
     let mut line = String::new();
@@ -296,6 +310,8 @@ fn run_and_kill(
         );
         if let Some(n) = line.trim().strip_prefix("committed ") {
             last = Some(n.parse::<u64>().unwrap());
+            go_ahead.write_all(b"go\n").unwrap();
+            go_ahead.flush().unwrap();
         }
         if until(line.trim()) {
             break;

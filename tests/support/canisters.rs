@@ -91,38 +91,57 @@ pub fn build_command(root: &Path, manifest: &str) -> Command {
 /// The target the test canisters are built for.
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Makes sure the toolchain has the standard library for [`WASM_TARGET`]: where it is missing and
-/// rustup is present, runs `rustup target add` (rustup does not always add the targets that
-/// `rust-toolchain.toml` lists); without rustup, fails in one line naming what to install.
+/// Makes sure the toolchain has the standard library for [`WASM_TARGET`] (see [`ensure_target`]).
 pub fn ensure_wasm_target(root: &Path) -> Result<(), String> {
-    let libdir = Command::new("rustc")
-        .current_dir(root)
-        .args(["--print", "target-libdir", "--target", WASM_TARGET])
-        .output()
-        .map_err(|e| format!("could not run rustc: {e}"))?;
-    let libdir = PathBuf::from(String::from_utf8_lossy(&libdir.stdout).trim());
-    let has_core = std::fs::read_dir(&libdir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
-    });
-    if has_core {
+    ensure_target(root, WASM_TARGET)
+}
+
+/// Makes sure the toolchain that builds in `root` has the standard library for `target`: where it
+/// is missing and rustup is present, runs `rustup target add <target>` (rustup does not always add
+/// the targets that `rust-toolchain.toml` lists, e.g. with `RUSTUP_AUTO_INSTALL=0`); if that fails,
+/// or there is no rustup, the error is one line naming what to run. Shared with the xtask commands
+/// that build for a wasm target.
+pub fn ensure_target(root: &Path, target: &str) -> Result<(), String> {
+    if has_target(root, target) {
         return Ok(());
     }
-    let fix = format!("rustup target add {WASM_TARGET}");
-    eprintln!("the {WASM_TARGET} target is missing: running `{fix}`");
+    let fix = format!("rustup target add {target}");
+    eprintln!("the {target} target is missing: running `{fix}`");
     match Command::new("rustup")
         .current_dir(root)
-        .args(["target", "add", WASM_TARGET])
+        .args(["target", "add", target])
         .status()
     {
-        Ok(status) if status.success() => Ok(()),
-        Ok(status) => Err(format!("`{fix}` failed ({status}); run it by hand")),
+        Ok(status) if status.success() && has_target(root, target) => Ok(()),
+        Ok(status) if status.success() => Err(format!(
+            "`{fix}` succeeded but rustc still has no standard library for {target}: check which \
+             toolchain `rustc` is (`rustup show`)"
+        )),
+        Ok(status) => Err(format!(
+            "the {target} target is missing and `{fix}` failed ({status}): run `{fix}` by hand"
+        )),
         Err(_) => Err(format!(
-            "the {WASM_TARGET} target is missing and rustup was not found: install the target's \
+            "the {target} target is missing and rustup was not found: install the target's \
              standard library (with rustup: `{fix}`)"
         )),
     }
+}
+
+/// Whether the toolchain that builds in `root` has `target`'s `libcore`.
+fn has_target(root: &Path, target: &str) -> bool {
+    let Ok(out) = Command::new("rustc")
+        .current_dir(root)
+        .args(["--print", "target-libdir", "--target", target])
+        .output()
+    else {
+        return false;
+    };
+    let libdir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::read_dir(&libdir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
+    })
 }
 
 /// The repository root (the root crate's manifest directory).

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 #[path = "../../tests/support/canisters.rs"]
 mod support;
 
-pub use support::CANISTERS;
+pub use support::{CANISTERS, WASM_TARGET, ensure_target};
 
 /// The directory the canister build writes to: `<root>/target/test-canisters`.
 pub fn target_dir(root: &Path) -> PathBuf {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -13,19 +14,39 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR` (relative to the repository) or `<repo>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+}
+
 /// Runs the demo. `args` may name the state directory (default: `target/demo-state`).
+///
+/// The CLI is built once, in release (the xtask itself links none of the runtime), with cargo's
+/// own progress output; each step after that is echoed as the command it runs.
 pub fn run(args: &[String]) -> Result<()> {
     let root = repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!(
+        "demo: building the CLI (`cargo build --release --bin canister-vm`; a first build takes \
+         minutes, later ones seconds)"
+    );
+    let started = Instant::now();
     let status = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--quiet", "--bin", "canister-vm"])
+        .args(["build", "--release", "--bin", "canister-vm"])
         .status()
         .context("running cargo build")?;
     if !status.success() {
-        bail!("building canister-vm failed");
+        bail!("building canister-vm failed ({status})");
     }
-    let bin = root.join("target/release/canister-vm");
+    println!(
+        "demo: built canister-vm in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let bin = target_dir(&root).join("release/canister-vm");
     let state = args
         .first()
         .map(PathBuf::from)
@@ -45,6 +66,11 @@ pub fn run(args: &[String]) -> Result<()> {
         vec!["call", &state_s, "inc", "--stats"],
         vec!["info", &state_s],
     ];
+    println!(
+        "demo: {} steps on examples/counter.wat, state in {}",
+        steps.len(),
+        state.display()
+    );
     for step in steps {
         println!("$ canister-vm {}", step.join(" "));
         let status = Command::new(&bin)

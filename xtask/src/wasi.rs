@@ -84,25 +84,34 @@ pub fn run(args: &[String]) -> Result<()> {
     #[cfg(not(feature = "wasi-host"))]
     {
         Options::parse(args)?;
+        // Before the minutes of building wasmtime: both targets the check builds for are there
+        // (installed now if missing), or it stops here with the one command that adds them.
+        ensure_targets()?;
         rerun_with_host(args)
     }
+}
+
+/// The wasm targets the check builds for: `wasm32-wasip1` (the CLI) and `wasm32-unknown-unknown`
+/// (the test canisters). Each is added with rustup where it is missing.
+fn ensure_targets() -> Result<()> {
+    let root = repo_root();
+    for target in ["wasm32-wasip1", crate::canisters::WASM_TARGET] {
+        crate::canisters::ensure_target(&root, target).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 /// Runs this xtask again with the `wasi-host` feature (the first run builds wasmtime).
 #[cfg(not(feature = "wasi-host"))]
 fn rerun_with_host(args: &[String]) -> Result<()> {
     let root = repo_root();
-    eprintln!("wasi-check: running the xtask with its WASI host (feature `wasi-host`)");
+    eprintln!(
+        "wasi-check: running the xtask with its WASI host (feature `wasi-host`; a first build \
+         of wasmtime takes minutes)"
+    );
     let status = Command::new(cargo())
         .current_dir(&root)
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--features",
-            "wasi-host",
-        ])
+        .args(["run", "--package", "xtask", "--features", "wasi-host"])
         .arg("--")
         .arg("wasi-check")
         .args(args)
@@ -579,14 +588,8 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Builds the canister-vm binary with `profile`, for `target` (`None`: the host).
 fn build_cli(root: &Path, profile: &str, target: Option<&str>) -> Result<()> {
     let mut cmd = Command::new(cargo());
-    cmd.current_dir(root).args([
-        "build",
-        "--quiet",
-        "--profile",
-        profile,
-        "--bin",
-        "canister-vm",
-    ]);
+    cmd.current_dir(root)
+        .args(["build", "--profile", profile, "--bin", "canister-vm"]);
     if let Some(target) = target {
         cmd.args(["--target", target]);
     }
@@ -609,6 +612,7 @@ fn build_cli(root: &Path, profile: &str, target: Option<&str>) -> Result<()> {
 /// The whole check.
 #[cfg(feature = "wasi-host")]
 fn check(options: &Options) -> Result<()> {
+    ensure_targets()?;
     let root = repo_root();
     let target = target_dir(&root);
     let profile_dir = options.profile_dir();
