@@ -89,9 +89,10 @@ impl Interface {
     }
 
     /// The interface embedded in `wasm` as `candid:service` metadata (`None` when the module has
-    /// none). Metadata that is not valid UTF-8 or does not parse is an error.
+    /// none, or is not a module: validation reports that). Metadata that is not valid UTF-8 or
+    /// does not parse is an error.
     pub fn from_module(wasm: &[u8]) -> Result<Option<Interface>, Error> {
-        match metadata(wasm)? {
+        match metadata(wasm) {
             Some((section, bytes)) => {
                 let text = std::str::from_utf8(bytes).map_err(|e| {
                     Error::Input(format!(
@@ -205,14 +206,12 @@ fn one_line(text: &str) -> String {
 }
 
 /// The first `candid:service` metadata section of `wasm` ([`METADATA_SECTIONS`] order) and its
-/// name.
-fn metadata(wasm: &[u8]) -> Result<Option<(&'static str, &[u8])>, Error> {
+/// name (among the sections before any malformed part of the module).
+fn metadata(wasm: &[u8]) -> Option<(&'static str, &[u8])> {
     let mut found: Vec<(&'static str, &[u8])> = Vec::new();
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(|e| Error::Decode {
-            origin: "the module".into(),
-            why: e.to_string(),
-        })?;
+        // A module that does not parse has no metadata here: installing it reports why.
+        let Ok(payload) = payload else { break };
         if let wasmparser::Payload::CustomSection(section) = payload
             && let Some(name) = METADATA_SECTIONS.iter().find(|n| **n == section.name())
         {
@@ -220,7 +219,7 @@ fn metadata(wasm: &[u8]) -> Result<Option<(&'static str, &[u8])>, Error> {
         }
     }
     found.sort_by_key(|(name, _)| METADATA_SECTIONS.iter().position(|n| n == name));
-    Ok(found.into_iter().next())
+    found.into_iter().next()
 }
 
 #[cfg(test)]
@@ -334,6 +333,12 @@ mod tests {
         assert_eq!(i.methods(), vec!["a".to_string()]);
         assert!(
             Interface::from_module(&wasm_encoder::Module::new().finish())
+                .unwrap()
+                .is_none()
+        );
+        // Not a module (or a truncated one): no interface, and no error either.
+        assert!(
+            Interface::from_module(b"\0asm\x01\0\0\0\x05")
                 .unwrap()
                 .is_none()
         );
