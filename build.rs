@@ -2,7 +2,8 @@
 //!
 //! Cargo's profiles apply from the root workspace only: a project that depends on canister-vm
 //! builds it, and the wasmi interpreter under it, with that project's profile, where the dev
-//! profile means opt-level 0 for every dependency. Canisters then run 7-19x slower, and every
+//! profile means opt-level 0 for every dependency. Canisters then run ~70x slower (README,
+//! "Using canister-vm as a dependency", measures it), and every
 //! data certificate (a BLS signature) takes about a second. A build script cannot see the
 //! interpreter's profile, only canister-vm's own (`OPT_LEVEL`), which is 0 exactly when the
 //! dependent's profile has none of the lines the documentation gives ("Using canister-vm as a
