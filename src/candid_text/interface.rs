@@ -32,8 +32,6 @@ pub struct Interface {
     init: Vec<Type>,
     /// The service type (after following names).
     service: Type,
-    /// The text it was read from.
-    text: String,
 }
 
 impl Interface {
@@ -80,12 +78,7 @@ impl Interface {
         };
         // Every method must be a function (checked once, so `method` cannot fail later).
         env.as_service(&service).map_err(|e| err(e.to_string()))?;
-        Ok(Interface {
-            env,
-            init,
-            service,
-            text: text.to_string(),
-        })
+        Ok(Interface { env, init, service })
     }
 
     /// The interface embedded in `wasm` as `candid:service` metadata (`None` when the module has
@@ -105,12 +98,6 @@ impl Interface {
             }
             None => Ok(None),
         }
-    }
-
-    /// The text the interface was read from (imports not resolved: [`pretty`](Self::pretty)
-    /// prints the whole interface).
-    pub fn text(&self) -> &str {
-        &self.text
     }
 
     /// The service, printed as Candid (`service : (init) -> { … }`), as `dfx` and `didc` print it.

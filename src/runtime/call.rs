@@ -88,3 +88,31 @@ where
 
 /// The method name an install's rejects carry (the management method it stands for).
 pub(crate) const INSTALL_METHOD: &str = "install_code";
+
+/// What an install did: the new id (`None` if it failed) and `canister_init`'s answer.
+pub(crate) type Installed = (Option<candid::Principal>, Result<Vec<u8>, Reject>);
+
+/// The answer of an install: the new id, or why there is none. `done` is the new id (`None`
+/// if the start function or `canister_init` trapped) with `canister_init`'s answer, or the
+/// error of an install that could not run; a module that is not valid is a reject, as a
+/// replica gives it.
+pub(crate) fn install_answer(
+    done: Result<Installed, Error>,
+) -> Result<candid::Principal, CallError> {
+    let rejected = |reject| CallError::Rejected {
+        method: INSTALL_METHOD.to_string(),
+        reject,
+    };
+    match done {
+        Ok((Some(id), _)) => Ok(id),
+        Ok((None, answer)) => {
+            Err(rejected(answer.err().unwrap_or_else(|| {
+                super::management::error("the install failed".into())
+            })))
+        }
+        Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Err(rejected(
+            super::management::error(format!("the Wasm module is not valid: {e}")),
+        )),
+        Err(e) => Err(CallError::Runtime(e)),
+    }
+}

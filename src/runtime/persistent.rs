@@ -12,7 +12,7 @@ use candid::Principal;
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 
 use super::call::{self, CallError};
-use super::canister::{Canister, CanisterConfig, MessageInput, Outcome, Reject, RejectCode};
+use super::canister::{Canister, CanisterConfig, MessageInput, Outcome};
 use super::subnet::{Counters, Subnet, Unsaved, canister_id};
 use crate::error::{Error, StateError};
 use crate::replay::{Applied, Caller, Kind, Message, Record};
@@ -483,24 +483,10 @@ impl PersistentSubnet {
         name: Option<&str>,
     ) -> Result<Principal, CallError> {
         let arg = call::encode(call::INSTALL_METHOD, args)?;
-        let rejected = |reject| CallError::Rejected {
-            method: call::INSTALL_METHOD.to_string(),
-            reject,
-        };
-        match self.install_raw(wasm, &arg, controller, name) {
-            Ok(executed) => match (executed.applied.canister, executed.applied.message.result) {
-                (Some(id), _) => Ok(id),
-                (None, result) => Err(rejected(result.err().unwrap_or_else(|| Reject {
-                    code: RejectCode::CanisterError,
-                    message: "the install failed".into(),
-                }))),
-            },
-            Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Err(rejected(Reject {
-                code: RejectCode::CanisterError,
-                message: format!("the Wasm module is not valid: {e}"),
-            })),
-            Err(e) => Err(CallError::Runtime(e)),
-        }
+        call::install_answer(
+            self.install_raw(wasm, &arg, controller, name)
+                .map(|done| (done.applied.canister, done.applied.message.result)),
+        )
     }
 
     /// [`install`](Self::install) with the init argument as bytes, returning what

@@ -507,22 +507,10 @@ impl Subnet {
         arg: &[u8],
         controller: Principal,
     ) -> Result<Principal, CallError> {
-        let rejected = |reject| CallError::Rejected {
-            method: call::INSTALL_METHOD.to_string(),
-            reject,
-        };
-        match self.install_with(wasm, arg, &CallOptions::new(controller), None) {
-            Ok((Some(id), _)) => Ok(id),
-            Ok((None, outcome)) => {
-                Err(rejected(outcome.result.err().unwrap_or_else(|| {
-                    mgmt::error("the install failed".into())
-                })))
-            }
-            Err(e @ (Error::Instrument(_) | Error::Instantiate(_))) => Err(rejected(mgmt::error(
-                format!("the Wasm module is not valid: {e}"),
-            ))),
-            Err(e) => Err(CallError::Runtime(e)),
-        }
+        call::install_answer(
+            self.install_with(wasm, arg, &CallOptions::new(controller), None)
+                .map(|(id, outcome)| (id, outcome.result)),
+        )
     }
 
     /// [`install_raw`](Self::install_raw) with the message's time and instruction limit, and the
