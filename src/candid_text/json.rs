@@ -4,6 +4,9 @@
 //! - the argument list is a JSON array of its values;
 //! - `nat`, `int`, `nat64` and `int64` are strings (JSON numbers lose precision above 2^53),
 //!   the smaller integers are numbers, floats are numbers (`"NaN"` where JSON has none);
+//!   numbers are plain digits: where idl2json 0.10.1 prints a `nat` or `int` (and a field's
+//!   numeric id) the way Candid text groups digits, `"1_700_000_000"`, this prints
+//!   `"1700000000"`, which JSON readers can parse;
 //! - `opt v` is `[v]` and `null`-valued `opt` is `[]`; `null` is `null`;
 //! - a record is an object keyed by field name (a field without a name by its number, as Candid
 //!   prints it); a variant is an object with one key, its tag;
@@ -40,12 +43,12 @@ pub fn value_to_json(value: &IDLValue) -> Value {
         IDLValue::Record(fields) => Value::Object(
             fields
                 .iter()
-                .map(|f| (f.id.to_string(), value_to_json(&f.val)))
+                .map(|f| (label(&f.id), value_to_json(&f.val)))
                 .collect::<Map<_, _>>(),
         ),
         IDLValue::Variant(v) => {
             let mut map = Map::new();
-            map.insert(v.0.id.to_string(), value_to_json(&v.0.val));
+            map.insert(label(&v.0.id), value_to_json(&v.0.val));
             Value::Object(map)
         }
         IDLValue::Principal(p) | IDLValue::Service(p) => Value::String(p.to_text()),
@@ -55,8 +58,8 @@ pub fn value_to_json(value: &IDLValue) -> Value {
             map.insert("code".into(), Value::String(method.clone()));
             Value::Object(map)
         }
-        IDLValue::Int(i) => Value::String(i.to_string()),
-        IDLValue::Nat(n) => Value::String(n.to_string()),
+        IDLValue::Int(i) => Value::String(i.0.to_string()),
+        IDLValue::Nat(n) => Value::String(n.0.to_string()),
         IDLValue::Nat64(n) => Value::String(n.to_string()),
         IDLValue::Int64(i) => Value::String(i.to_string()),
         IDLValue::Nat8(n) => Value::from(*n),
@@ -69,13 +72,21 @@ pub fn value_to_json(value: &IDLValue) -> Value {
     }
 }
 
+/// A field's key: its name, or its number in plain digits.
+fn label(id: &candid::types::Label) -> String {
+    match id {
+        candid::types::Label::Named(name) => name.clone(),
+        candid::types::Label::Id(n) | candid::types::Label::Unnamed(n) => n.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The expected JSON is what `idl2json::idl_args2json` 0.10.1 with default options printed
     /// for the same text (checked once, by hand: the crate is not a dependency, it pins an old
-    /// `candid_parser`).
+    /// `candid_parser`), but for the digit grouping of the module docs.
     #[test]
     fn follows_the_idl2json_convention() {
         let args = candid_parser::parse_idl_args(
@@ -83,7 +94,8 @@ mod tests {
                 small = 7 : nat8; neg = -3 : int32; f = 1.5 : float64 },
                opt (opt (1 : nat16)), (null : opt text), variant { ok = principal "aaaaa-aa" },
                blob "\01\02", vec { true; false }, record { 10 : nat32; "x" }, variant { low },
-               (-5 : int), (3.0 : float32), vec { 1 : nat8; 2 : nat8 })"#,
+               (-5 : int), (3.0 : float32), vec { 1 : nat8; 2 : nat8 },
+               (1700000001000000000 : int), record { 1224700491 = 1 : nat })"#,
         )
         .unwrap();
         let json = args_to_json(&args);
@@ -98,7 +110,10 @@ mod tests {
             {"low": null},
             "-5",
             3.0,
-            [1, 2]
+            [1, 2],
+            // idl2json 0.10.1 groups these digits ("1_700_…"); plain digits here.
+            "1700000001000000000",
+            {"1224700491": "1"}
         ]);
         assert_eq!(json, expected);
     }

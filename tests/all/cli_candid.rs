@@ -398,3 +398,87 @@ fn stats_as_json_limit_hints_time_and_replay_progress() {
     let run = cli(&["replay", d, "--progress-every", "0"]);
     assert!(!run.stderr.contains("records ("), "{}", run.stderr);
 }
+
+/// The `assets.did` that ships with the published `ic-certified-assets` crate the `assets` test
+/// canister is built from (found with `cargo metadata`, as cargo downloaded it).
+fn published_assets_did() -> std::path::PathBuf {
+    let root = crate::support::repo();
+    let out =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .current_dir(&root)
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--filter-platform",
+                "wasm32-unknown-unknown",
+            ])
+            .arg("--manifest-path")
+            .arg(root.join("test-canisters/assets/Cargo.toml"))
+            .output()
+            .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "ic-certified-assets")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("ic-certified-assets is a dependency of the assets canister");
+    Path::new(manifest).with_file_name("assets.did")
+}
+
+#[test]
+fn the_published_asset_canister_is_called_through_its_published_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state");
+    let d = s(&dir);
+    let did = published_assets_did();
+    let wasm = test_canister("assets");
+    // The init argument `opt AssetCanisterArgs` may be left out: typed, it is `null`.
+    cli(&["install", s(&wasm), "--state", d, "--did", s(&did)]).ok();
+    let out = cli(&[
+        "call",
+        d,
+        "store",
+        r#"(record { key = "/index.html"; content_type = "text/html"; content_encoding = "identity"; content = blob "<h1>hi</h1>" })"#,
+    ])
+    .ok();
+    assert_eq!(out, "()");
+    let out = cli(&[
+        "call",
+        d,
+        "list",
+        "(record {})",
+        "--query",
+        "--output",
+        "json",
+    ])
+    .ok();
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let asset = &got[0][0];
+    assert_eq!(asset["key"], "/index.html", "{out}");
+    assert_eq!(asset["content_type"], "text/html", "{out}");
+    let encoding = &asset["encodings"][0];
+    assert_eq!(encoding["length"], "11", "{out}");
+    // `modified : int`, in plain digits.
+    let modified = encoding["modified"].as_str().unwrap();
+    assert!(modified.parse::<u64>().is_ok(), "{out}");
+    let out = cli(&[
+        "call",
+        d,
+        "get",
+        r#"(record { key = "/index.html"; accept_encodings = vec { "identity" } })"#,
+        "--query",
+    ])
+    .ok();
+    assert!(out.contains("content = blob \"<h1>hi</h1>\""), "{out}");
+    assert!(out.contains("total_length = 11 : nat"), "{out}");
+    let err = cli(&["call", d, "store", "(record { key = 5 })"]).fails(2);
+    assert!(err.contains("does not match method `store`"), "{err}");
+}
