@@ -13,6 +13,7 @@ mod cli_candid;
 mod cli_example;
 mod engine_choice;
 mod engine_faults;
+mod ic_counts;
 mod integrity;
 mod lifecycle;
 mod limits;
