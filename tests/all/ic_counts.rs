@@ -30,7 +30,7 @@
 //!   (`BYTE_TRANSMISSION_COST_FACTOR`), `msg_arg_data_size` 500, `msg_arg_data_copy` 500 + 1 per
 //!   byte, `time`/`canister_self_size`/`msg_caller_size` 500, `performance_counter` 200,
 //!   `debug_print` 100 + `2·len + 50·len` (log allocation and transmission, `logging_charge_bytes`;
-//!   + `len` more only when debug printing is enabled, i.e. without rate limiting or on a system
+//!   plus `len` more only when debug printing is enabled, i.e. without rate limiting or on a system
 //!   subnet; this file assumes an application subnet with rate limiting, as on mainnet).
 //!   Wasm-native stable memory (the replica's default): `stable64_grow` 100
 //!   (`overhead_native::STABLE_GROW`), `stable64_read/write` 20 + len, and each stable page a
