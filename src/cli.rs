@@ -511,7 +511,10 @@ fn check_time(subnet: &PersistentSubnet, msg: &MessageArgs) -> anyhow::Result<()
 /// After a reject: where it is the instruction limit, says which limit and how to change it.
 fn limit_hint(outcome: &Outcome, kind: Kind, msg: &MessageArgs) {
     let Err(reject) = &outcome.result else { return };
-    if !reject.message.ends_with("instruction limit exceeded") {
+    if !reject
+        .message
+        .ends_with("instructions for single message execution.")
+    {
         return;
     }
     let defaults = crate::runtime::InstructionLimits::default();

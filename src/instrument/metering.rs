@@ -16,17 +16,23 @@
 //! `ref.func`, element segments, exports, the start function and the name section are remapped
 //! through [`Reencode::function_index`].
 //!
-//! **Basic blocks.** A function body is cut into straight-line segments that can only be entered
-//! at their first instruction: a segment ends after `loop`, `if`, `else`, `br_if`, the `end` of an
-//! `if` or of a `block` that some branch targets, and after the unconditional transfers `br`,
-//! `br_table`, `return`, `unreachable`, `return_call`, `return_call_indirect`. Nothing branches to
-//! the start of a `block`, to the end of a `loop` or to the end of a block no branch names, so
-//! those do not end a segment, and neither do calls (the callee returns to the next instruction).
-//! Each segment's static cost (the sum of [`cost::static_cost`] over its operators; segments
-//! costing 0 inject nothing) is charged at its start. A call of `ic0.stable64_read` or
-//! `ic0.stable64_write` whose length is an `i64.const` right before it adds its whole cost
-//! (`20 + len`, `stable::folded_call_cost`) to its segment; the stable-memory pass then charges
-//! nothing at that call site:
+//! **Basic blocks** are the replica's (`injections` in dfinity/ic's
+//! `rs/embedders/src/wasm_utils/instrumentation.rs`, DESIGN.md §3), so that every count and every
+//! `performance_counter` reading is the IC's. A function body is cut into straight-line segments
+//! that end after `loop`, `if`, `else`, `br`, `br_if`, `br_table`, `end`, `return`,
+//! `unreachable`, `return_call` and `return_call_indirect`; calls do not end a segment (the callee
+//! returns to the next instruction). A function's first segment also costs
+//! [`cost::FUNCTION_ENTRY`]. Each segment's static cost (the sum of [`cost::static_cost`] over
+//! its operators; segments costing 0 inject nothing) is charged at its start. One merge keeps
+//! the interpreter's work down without changing anything observable: the segment after the
+//! `end` of a `loop`, or of a `block` no branch targets (reached only by falling through), is
+//! merged into the one before it while that one has no operator that can see the counter yet
+//! (`observes_counter`: calls and bulk operators), so every path pays the same and every
+//! observer sees the replica's value. A call of `ic0.stable64_read` or `ic0.stable64_write`
+//! whose length is an `i64.const` right before it costs `20 + len`
+//! (`stable::folded_call_cost`): it is added to its segment's cost when nothing before it in the
+//! segment observes the counter, and charged right before the `i64.const` otherwise; the
+//! stable-memory pass then charges nothing at that call site:
 //!
 //! ```wat
 //! global.get $counter  i64.const <cost>  i64.sub  global.set $counter
@@ -149,6 +155,52 @@ struct Facts {
     /// Function indices of the `ic0.stable64_read`/`ic0.stable64_write` imports, whose calls
     /// with a constant length are charged with their segment (see `stable::folded_call_cost`).
     stable_read_write: Vec<u32>,
+}
+
+impl Facts {
+    /// The address type of memory 0, which prices loads and stores.
+    fn heap(&self) -> cost::HeapWidth {
+        match self.memory64.first() {
+            Some(true) => cost::HeapWidth::Wasm64,
+            _ => cost::HeapWidth::Wasm32,
+        }
+    }
+}
+
+/// Whether `op` can see the instruction counter while its segment runs: a call (the callee may
+/// read it with `ic0.performance_counter`, charge and check it) or a bulk operator (which
+/// charges its length and checks). The replica charges each of its blocks at the block's start,
+/// so a segment that merges two of its blocks must not have such an operator before the second.
+fn observes_counter(op: &Operator<'_>) -> bool {
+    matches!(
+        op,
+        Operator::Call { .. }
+            | Operator::CallIndirect { .. }
+            | Operator::MemoryFill { .. }
+            | Operator::MemoryCopy { .. }
+            | Operator::MemoryInit { .. }
+            | Operator::TableFill { .. }
+            | Operator::TableCopy { .. }
+            | Operator::TableInit { .. }
+    )
+}
+
+/// Inserts a charge of `cost` at byte offset `at` if it lies in the last piece (a raw range:
+/// the length's `i64.const`, always copied raw right before its call); `false` if it does not.
+fn split_before(pieces: &mut Vec<Piece>, at: usize, cost: u64) -> bool {
+    let Some(&Piece::Raw(start, end)) = pieces.last() else {
+        return false;
+    };
+    if !(start..end).contains(&at) {
+        return false;
+    }
+    pieces.pop();
+    if start < at {
+        pieces.push(Piece::Raw(start, at));
+    }
+    pieces.push(Piece::Charge(cost));
+    pieces.push(Piece::Raw(at, end));
+    true
 }
 
 fn scan(wasm: &[u8]) -> Result<Facts, InstrumentError> {
@@ -409,6 +461,8 @@ enum Piece {
     Raw(usize, usize),
     /// The dynamic charge of the bulk operator that follows.
     Length(Length),
+    /// A constant charge at this point (a stable call's, see `scan_body`).
+    Charge(u64),
     /// `call`, `return_call` and `ref.func` of a function whose index shifts.
     Call(u32),
     ReturnCall(u32),
@@ -459,36 +513,45 @@ impl Metering<'_> {
         let mut stack = vec![frame(FrameKind::Body)];
         let mut body = Body::default();
         let mut current = Segment {
-            cost: 0,
+            cost: u64::from(cost::FUNCTION_ENTRY),
             entry: Entry::Function,
             empty: true,
         };
         body.pieces.push(Piece::Segment(0));
         let mut calls_or_loops = false;
-        // The operand of an `i64.const` that is the previous operator.
-        let mut previous_const: Option<i64> = None;
+        // The operand and start offset of an `i64.const` that is the previous operator.
+        let mut previous_const: Option<(i64, usize)> = None;
+        // Whether an operator of the current segment can see the counter (see
+        // `observes_counter`): the segment then cannot be merged with the next one.
+        let mut observed = false;
         while !reader.eof() {
             let start = reader.original_position();
             let op = reader.read()?;
             let end = reader.original_position();
-            let cost =
-                cost::static_cost(&op).ok_or_else(|| MeteringError::UnsupportedOperator {
+            let cost = cost::static_cost(&op, self.facts.heap()).ok_or_else(|| {
+                MeteringError::UnsupportedOperator {
                     operator: format!("{op:?}"),
                     function,
                     offset: start,
-                })?;
+                }
+            })?;
             current.cost += u64::from(cost);
-            // A stable read/write with a constant length: its cost is a constant too.
+            // A stable read/write with a constant length: its cost is a constant too, charged
+            // with the segment when nothing before it in the segment can see the counter, and
+            // right before its length otherwise (where the replica's function would charge it).
             if let Operator::Call { function_index } = op
                 && self.facts.stable_read_write.contains(&function_index)
-                && let Some(folded) = previous_const.and_then(super::stable::folded_call_cost)
+                && let Some((len, len_start)) = previous_const
+                && let Some(folded) = super::stable::folded_call_cost(len)
+                && !(observed && split_before(&mut body.pieces, len_start, folded))
             {
                 current.cost += folded;
             }
             previous_const = match op {
-                Operator::I64Const { value } => Some(value),
+                Operator::I64Const { value } => Some((value, start)),
                 _ => None,
             };
+            observed |= observes_counter(&op);
             current.empty = false;
             calls_or_loops |= matches!(
                 op,
@@ -531,7 +594,9 @@ impl Metering<'_> {
                 Operator::Else => Entry::Plain,
                 Operator::End => match stack.pop() {
                     // Only a fall-through reaches the end of a loop, or of a block no branch
-                    // targets: the segment goes on.
+                    // targets. The replica starts a block there; merging it into the current
+                    // segment charges the same on every path, and is invisible while nothing
+                    // in the segment so far can see the counter (or the segment is dead).
                     Some(Frame {
                         kind: FrameKind::Loop,
                         ..
@@ -539,7 +604,7 @@ impl Metering<'_> {
                     | Some(Frame {
                         kind: FrameKind::Block,
                         targeted: false,
-                    }) => continue,
+                    }) if !observed || current.entry == Entry::Dead => continue,
                     _ => Entry::Plain,
                 },
                 Operator::BrIf { relative_depth } => {
@@ -563,6 +628,7 @@ impl Metering<'_> {
                 | Operator::ReturnCallIndirect { .. } => Entry::Dead,
                 _ => continue,
             };
+            observed = false;
             let done = std::mem::replace(
                 &mut current,
                 Segment {
@@ -764,6 +830,7 @@ impl Reencode for Metering<'_> {
                     })?;
                     f.raw(raw.iter().copied());
                 }
+                Piece::Charge(cost) => self.charge(&mut f, cost),
                 Piece::Length(length) => {
                     if let Some(n) = length_local {
                         self.charge_length(&mut f, length, n);

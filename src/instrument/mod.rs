@@ -33,7 +33,7 @@ pub mod nan;
 pub mod rules;
 mod sections;
 mod stable;
-pub use stable::fast_limit;
+pub use stable::{STABLE_CALL_BASE_COST, STABLE_GROW_COST, fast_limit};
 mod summary;
 mod validate;
 

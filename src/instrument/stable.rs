@@ -94,6 +94,10 @@ use super::{InjectedTrap, InstrumentError, StableMode, Summary, names};
 /// Metered cost of a stable read/write call besides its length (DESIGN.md §5).
 pub const STABLE_CALL_BASE_COST: i64 = 20;
 
+/// Metered cost of a stable grow call (the replica's `overhead_native::STABLE_GROW`), charged
+/// by the injected grow function (and by the host function in system-API mode).
+pub const STABLE_GROW_COST: i64 = 100;
+
 /// The cost of a `stable64_read`/`stable64_write` call whose length is the constant `len`
 /// pushed right before it, when the metering pass charges it with the call's segment (at the
 /// segment's start, with the segment's other instructions) rather than at the call site: no
@@ -257,7 +261,7 @@ impl Scan {
 enum Target {
     /// A read or write: charge `20 + len` before the call. `wide` = 64-bit API.
     ReadWrite { write: bool, wide: bool },
-    /// Size or grow: no extra charge.
+    /// Size or grow: nothing charged at the call site (grow charges in its function).
     Other,
 }
 
@@ -396,6 +400,13 @@ impl StablePass {
             }
             "stable64_grow" | "stable_grow" => {
                 let wide = name == "stable64_grow";
+                // The replica's `try_grow_stable_memory` charges `STABLE_GROW`.
+                if let Some(counter) = self.counter_global {
+                    f64.instruction(&I::GlobalGet(counter));
+                    f64.instruction(&I::I64Const(STABLE_GROW_COST));
+                    f64.instruction(&I::I64Sub);
+                    f64.instruction(&I::GlobalSet(counter));
+                }
                 if !wide {
                     self.check_32_bit(f64);
                     // New size above 65536 pages: -1.

@@ -333,6 +333,11 @@ pub struct RecordedOutcome {
     /// globals and certified data only). Replay compares with the same kind.
     #[serde(default = "hash_format_2")]
     pub hash_format: u32,
+    /// How `instructions` were counted: [`COUNT_FORMAT`] (the replica's costs, DESIGN.md §3), or
+    /// absent in logs written before it (1: canister-vm's earlier cost table). Replay compares
+    /// the instruction counts of records of the current format only.
+    #[serde(default = "count_format_1")]
+    pub count_format: u32,
     /// Every further message the record caused on the subnet, in execution order (callbacks,
     /// calls to other canisters, management calls, heartbeats, timers); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -432,6 +437,13 @@ fn hash_format_2() -> u32 {
     2
 }
 
+/// The `count_format` of the records written now: instruction counts equal to the replica's.
+pub const COUNT_FORMAT: u32 = 2;
+
+fn count_format_1() -> u32 {
+    1
+}
+
 impl RecordedOutcome {
     /// The recorded form of `outcome`, with the canister's message counter and state hash after
     /// it.
@@ -456,6 +468,7 @@ impl RecordedOutcome {
             messages,
             state_hash,
             hash_format: HASH_FORMAT,
+            count_format: COUNT_FORMAT,
             executed: Vec::new(),
             subnet_hash: None,
         }
@@ -522,6 +535,7 @@ mod tests {
             messages: 2,
             state_hash: "ab".into(),
             hash_format: HASH_FORMAT,
+            count_format: COUNT_FORMAT,
             executed: Vec::new(),
             subnet_hash: None,
         });

@@ -8,7 +8,9 @@ use candid::Principal;
 
 use super::log::{Entry, FILE_NAME, Log, MODULES_DIR};
 use super::modules::Modules;
-use super::record::{Caller, ExecutedRecord, HASH_FORMAT, Kind, Record, RecordedOutcome};
+use super::record::{
+    COUNT_FORMAT, Caller, ExecutedRecord, HASH_FORMAT, Kind, Record, RecordedOutcome,
+};
 use super::{Engine, ReplayError};
 use crate::error::Error;
 use crate::runtime::persistent::PersistentSubnet;
@@ -198,9 +200,11 @@ fn compare(expected: &RecordedOutcome, got: &RecordedOutcome) -> Vec<FieldDiff> 
         _ => {}
     }
     // Records written before hash format 3 were counted before the byte-moving ic0 functions
-    // were charged as on the replica (500 + 50 per appended byte, 500 + 1 per copied byte): their
+    // were charged as on the replica (500 + 50 per appended byte, 500 + 1 per copied byte), and
+    // records before count format 2 with canister-vm's earlier cost table (DESIGN.md §3): their
     // instruction counts no longer apply, everything else is compared.
-    if expected.instructions != got.instructions && expected.hash_format >= HASH_FORMAT {
+    let counts = expected.hash_format >= HASH_FORMAT && expected.count_format >= COUNT_FORMAT;
+    if expected.instructions != got.instructions && counts {
         push(
             "instructions",
             expected.instructions.to_string(),
@@ -243,7 +247,20 @@ fn compare(expected: &RecordedOutcome, got: &RecordedOutcome) -> Vec<FieldDiff> 
         );
     }
     let (e, g) = (&expected.executed, &got.executed);
-    if let Some(i) = (0..e.len().max(g.len())).find(|&i| e.get(i) != g.get(i)) {
+    let same = |e: &ExecutedRecord, g: &ExecutedRecord| {
+        e == g
+            || (!counts
+                && *e
+                    == ExecutedRecord {
+                        instructions: e.instructions,
+                        ..g.clone()
+                    })
+    };
+    let differs = |i: usize| match (e.get(i), g.get(i)) {
+        (Some(e), Some(g)) => !same(e, g),
+        _ => true,
+    };
+    if let Some(i) = (0..e.len().max(g.len())).find(|&i| differs(i)) {
         let describe = |x: Option<&ExecutedRecord>| match x {
             None => "no message".to_string(),
             Some(x) => describe_executed(x),

@@ -88,9 +88,19 @@ fn stable_of(instance: &dyn Instance) -> &[u8] {
 }
 
 /// The reject for a trap, naming the trap reason as the IC does; the same text on every engine.
-fn trap_reject(canister_id: &[u8], trap: &Trap) -> Reject {
+/// The instruction limit of the start function, which runs at instantiation (the counter's
+/// initial value).
+const START_LIMIT: u64 = instrument::metering::START_BUDGET as u64;
+
+/// The reject of a message that trapped with `trap`, in the replica's words; `limit` is the
+/// message's instruction limit (named when it was exceeded).
+fn trap_reject(canister_id: &[u8], trap: &Trap, limit: u64) -> Reject {
     let id = candid::Principal::from_slice(canister_id).to_text();
     let message = match trap {
+        Trap::Host(HostTrap::Injected(InjectedTrap::InstructionLimit)) => format!(
+            "Canister {id} exceeded the limit of {limit} instructions for single message \
+             execution."
+        ),
         Trap::Host(HostTrap::Explicit(msg)) => format!("Canister {id} trapped explicitly: {msg}"),
         Trap::Host(HostTrap::ContractViolation(msg)) => {
             format!("Canister {id} violated contract: {msg}")
@@ -167,7 +177,9 @@ impl Canister {
             ic0,
         )? {
             Ok(instance) => instance,
-            Err(trap) => return Ok(Err(trap_reject(&canister_id, &trap))),
+            Err(trap) => {
+                return Ok(Err(trap_reject(&canister_id, &trap, START_LIMIT)));
+            }
         };
         Self::assemble(
             wasm,
@@ -240,7 +252,7 @@ impl Canister {
         let ic0 = Self::start_ic0(&self.config, system, self.heap_type, &self.clock);
         let instance =
             engine::reinstantiate(self.config.engine, &*self.instance, ic0)?.map_err(|trap| {
-                let reject = trap_reject(&self.system().canister_id, &trap);
+                let reject = trap_reject(&self.system().canister_id, &trap, START_LIMIT);
                 Error::State(StateError::Restore {
                     why: reject.message,
                 })
@@ -496,15 +508,43 @@ impl Canister {
         };
         self.engine_failed = matches!(call, Err(Trap::Engine(_)));
         let left = self.instance.counter();
-        let instructions = left.map_or(0, |left| limit.saturating_sub(left).max(0) as u64);
+        // The stable pages the message wrote cost the replica's dirty-page overhead each (the
+        // replica's stable write charges them as it runs; canister-vm adds them here and in
+        // `performance_counter`).
+        let dirty_charge = left.map_or(0, |_| {
+            let pages = self
+                .instance
+                .memory(Mem::Stable)
+                .map_or(0, |stable| stable.len() / 4096);
+            let map = self.instance.memory(Mem::StableMap);
+            let map = map.map(|m| &m[..pages.min(m.len())]);
+            self.instance.ic0().dirty_stable_charge(map)
+        });
+        let instructions = left.map_or(0, |left| {
+            (limit.saturating_sub(left).max(0) as u64).saturating_add(dirty_charge)
+        });
+        // The replica charges the heap pages the message dirtied after the code returned: the
+        // charge never fails the message.
+        let heap_charge = left.map_or(0, |_| {
+            let pages = self
+                .instance
+                .memory(Mem::Heap)
+                .map_or(0, |heap| heap.len().div_ceil(4096));
+            let map = self.instance.memory(Mem::HeapMap);
+            let map = map.map(|m| &m[..pages.min(m.len())]);
+            self.instance.ic0().dirty_heap_charge(map)
+        });
         // Metering checks at function entries and loop headers only, so a message can end with
-        // the counter just below zero: it exceeded its limit all the same.
+        // the counter just below zero (or over its limit by the dirty pages' charge): it
+        // exceeded its limit all the same.
         let call = match (call, left) {
-            (Ok(()), Some(left)) if left < 0 => Err(Trap::Host(HostTrap::Injected(
-                InjectedTrap::InstructionLimit,
-            ))),
+            (Ok(()), Some(left)) if left < 0 || instructions > limit as u64 => Err(Trap::Host(
+                HostTrap::Injected(InjectedTrap::InstructionLimit),
+            )),
             (call, _) => call,
         };
+        // As the replica reports it: at most the limit.
+        let instructions = instructions.saturating_add(heap_charge).min(limit as u64);
         let canister_id = self.system().canister_id.clone();
         let ic0 = self.instance.ic0_mut();
         let response = ic0.take_response();
@@ -514,7 +554,7 @@ impl Canister {
         let trapped = call.is_err();
         let responded = !trapped && response.is_some();
         let result = match call {
-            Err(e) => Err(trap_reject(&canister_id, &e)),
+            Err(e) => Err(trap_reject(&canister_id, &e, limit as u64)),
             Ok(()) => match response {
                 Some(Response::Reply(bytes)) => Ok(bytes),
                 Some(Response::Reject(message)) => Err(Reject {

@@ -32,6 +32,9 @@ pub struct HostData {
     pub heap: Option<Memory>,
     /// The instruction counter global (`canister counter_instructions`), if metered.
     pub counter: Option<Global>,
+    /// Wasm-native stable memory and its dirty byte map, if the module has them (the dirty
+    /// stable pages' charge is part of what `performance_counter` reports).
+    pub stable: Option<(Memory, Memory)>,
     /// The counter's value at the start of the message.
     pub budget: i64,
     /// The replica's store limits (tables), applied through wasmtime's resource limiter, as the
@@ -47,6 +50,7 @@ impl HostData {
             ic0,
             heap: None,
             counter: None,
+            stable: None,
             budget: 0,
             limits: wasmtime::StoreLimitsBuilder::new()
                 .tables(MAX_TABLES as usize)
@@ -98,19 +102,38 @@ fn split<'a>(caller: &'a mut Caller<'_, HostData>) -> (&'a mut [u8], &'a mut Hos
     }
 }
 
-/// Brings `Ic0::instructions` up to date from the counter global.
+/// Brings `Ic0::instructions` up to date from `Ic0::counter` (loaded, and the function's
+/// overhead charged) and the dirty stable pages' charge.
 fn refresh_instructions(caller: &mut Caller<'_, HostData>) {
-    if let Some(counter) = caller.data().counter {
-        let now = match counter.get(&mut *caller) {
-            Val::I64(v) => v,
-            _ => 0,
-        };
-        let data = caller.data_mut();
-        data.ic0.instructions = data.budget.saturating_sub(now).max(0) as u64;
-    }
+    let data = caller.data();
+    let Some(left) = data.ic0.counter else {
+        return;
+    };
+    let dirty = match data.stable {
+        Some((stable, map)) => {
+            let pages = (stable.data(&*caller).len() / 4096).min(map.data(&*caller).len());
+            data.ic0
+                .dirty_stable_charge(Some(&map.data(&*caller)[..pages]))
+        }
+        None => data.ic0.dirty_stable_charge(None),
+    };
+    let used = data.budget.saturating_sub(left).max(0) as u64;
+    caller.data_mut().ic0.instructions = used.saturating_add(dirty);
 }
 
-/// Hands the counter global to `Ic0::counter` before a function that charges instructions.
+/// What the glue does before an `ic0` function runs: hands the counter to `Ic0::counter`,
+/// charges the function's fixed overhead `fee` and, for `performance_counter`
+/// (`reads_counter`), brings `Ic0::instructions` up to date.
+fn enter(caller: &mut Caller<'_, HostData>, fee: u64, reads_counter: bool) -> Result<(), HostTrap> {
+    load_counter(caller);
+    caller.data_mut().ic0.charge_fixed(fee)?;
+    if reads_counter {
+        refresh_instructions(caller);
+    }
+    Ok(())
+}
+
+/// Hands the counter global to `Ic0::counter` before an `ic0` function runs.
 fn load_counter(caller: &mut Caller<'_, HostData>) {
     if let Some(counter) = caller.data().counter {
         let left = match counter.get(&mut *caller) {
@@ -135,25 +158,21 @@ macro_rules! link_ic0 {
     ($( $name:ident ( $($p:ident : $pk:tt),* ) -> $rk:tt ;)*) => {
         fn link_ic0<I: Addr + WasmTy>(linker: &mut Linker<HostData>) -> wasmtime::Result<()> {
             $(
+                let fee = $crate::runtime::ic0::api::charge::fixed(stringify!($name));
                 linker.func_wrap(
                     "ic0",
                     stringify!($name),
-                    |mut caller: Caller<'_, HostData>, $($p: $crate::ic0_wasm_ty!($pk)),*|
+                    move |mut caller: Caller<'_, HostData>, $($p: $crate::ic0_wasm_ty!($pk)),*|
                         -> wasmtime::Result<$crate::ic0_wasm_ty!($rk)>
                     {
-                        if stringify!($name) == "performance_counter" {
-                            refresh_instructions(&mut caller);
-                        }
-                        let charges = $crate::runtime::ic0::api::charge::charges(stringify!($name));
-                        if charges {
-                            load_counter(&mut caller);
+                        if let Err(trap) = enter(&mut caller, fee, stringify!($name) == "performance_counter") {
+                            store_counter(&mut caller);
+                            return Err(wasmtime::Error::new(trap));
                         }
                         let (heap, data) = split(&mut caller);
                         #[allow(clippy::unit_arg)]
                         let result = data.ic0.$name(heap, $($crate::ic0_to_api!($pk, $p)),*);
-                        if charges {
-                            store_counter(&mut caller);
-                        }
+                        store_counter(&mut caller);
                         match result {
                             Ok(r) => Ok($crate::ic0_from_api!($rk, r)),
                             Err(trap) => Err(wasmtime::Error::new(trap)),
@@ -323,6 +342,7 @@ fn start(
     let fast_limit = instance.get_global(&mut store, names::STABLE_FAST_LIMIT);
     store.data_mut().heap = heap;
     store.data_mut().counter = counter;
+    store.data_mut().stable = stable.zip(stable_map);
     let mut wasmtime = WasmtimeInstance {
         module,
         heap_type,

@@ -30,8 +30,8 @@
 //!   (`BYTE_TRANSMISSION_COST_FACTOR`), `msg_arg_data_size` 500, `msg_arg_data_copy` 500 + 1 per
 //!   byte, `time`/`canister_self_size`/`msg_caller_size` 500, `performance_counter` 200,
 //!   `debug_print` 100 + `2·len + 50·len` (log allocation and transmission, `logging_charge_bytes`;
-//!   plus `len` more only when debug printing is enabled, i.e. without rate limiting or on a system
-//!   subnet; this file assumes an application subnet with rate limiting, as on mainnet).
+//!   plus `len` more when debug printing is enabled, i.e. without rate limiting or on a system
+//!   subnet; this file follows PocketIC, which disables the rate limiting, as canister-vm does).
 //!   Wasm-native stable memory (the replica's default): `stable64_grow` 100
 //!   (`overhead_native::STABLE_GROW`), `stable64_read/write` 20 + len, and each stable page a
 //!   write dirties for the first time 1000 (`dirty_page_overhead` of an application subnet).
@@ -633,13 +633,15 @@ fn cases() -> Vec<Case> {
             &format!("(drop (call $time)) (drop (call $self_size)) (drop (call $caller_size)) {t}"),
             1 + 18 + 11 + 200 + 1500,
         ),
-        // i32.const ×2 + call 5; debug_print of 5 bytes: 100 + 2 × 5 + 50 × 5 (application
-        // subnet with rate-limited debug prints: not printed, so no further `len`).
+        // i32.const ×2 + call 5; debug_print of 5 bytes: 100 + 5 + 2 × 5 + 50 × 5 (debug
+        // printing on, as PocketIC runs it: rate limiting of debug prints is disabled there, so
+        // the replica charges the printed `len` too; on mainnet's rate-limited application
+        // subnets the `+ 5` is not charged).
         query(
             "debug_print of 5 bytes",
             r#"(data (i32.const 64) "hello")"#,
             &format!("(call $print (i32.const 64) (i32.const 5)) {t}"),
-            1 + 7 + 11 + 200 + 100 + 10 + 250,
+            1 + 7 + 11 + 200 + 100 + 5 + 10 + 250,
         ),
         // ----- replica tests, same shapes in our own words -----
         // rs/embedders/tests/instrumentation.rs `metering_plain`: global.get, n × (i64.const,

@@ -94,7 +94,7 @@ const REASONS: [&str; 4] = [
     "stable memory out of bounds",
     "heap out of bounds",
     "stable memory is larger than 4 GiB",
-    "instruction limit exceeded",
+    "instructions for single message execution.",
 ];
 
 fn classify(outcome: &Outcome) -> Step {

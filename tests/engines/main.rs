@@ -214,7 +214,7 @@ fn instruction_limit_exceeded_agrees() {
             Update("fill", "(100000 : nat64)"),
             Query("len", "()"),
         ]);
-        assert!(reject_text(both.outcome(2)).contains("instruction limit exceeded"));
+        assert!(reject_text(both.outcome(2)).contains("instructions for single message execution"));
         assert!(both.outcome(2).instructions >= 20_000_000);
         assert_eq!(
             both.outcome(3).result,

@@ -118,6 +118,19 @@ fn exit(trap: InjectedTrap) -> wasmi::Error {
     wasmi::Error::i32_exit(trap.code())
 }
 
+/// What the real host's grow charges (`charge::STABLE_GROW`): taken from the counter, if metered.
+fn charge_grow(caller: &mut Caller<'_, Host>) {
+    if let Some(counter) = caller
+        .get_export(names::COUNTER)
+        .and_then(Extern::into_global)
+        && let Val::I64(left) = counter.get(&*caller)
+    {
+        counter
+            .set(&mut *caller, Val::I64(left - super::STABLE_GROW_COST))
+            .unwrap();
+    }
+}
+
 fn heap(caller: &Caller<'_, Host>) -> Memory {
     caller
         .get_export(names::HEAP)
@@ -198,6 +211,7 @@ fn linker(engine: &wasmi::Engine) -> Linker<Host> {
         "ic0",
         "stable_grow",
         |mut c: Caller<'_, Host>, n: i32| -> R<i32> {
+            charge_grow(&mut c);
             c.data().check_32_bit()?;
             let limit = c.data().limit_pages.min(MAX_32_BIT_PAGES);
             Ok(c.data_mut().grow(n as u32 as u64, limit) as i32)
@@ -243,6 +257,7 @@ fn linker(engine: &wasmi::Engine) -> Linker<Host> {
         "ic0",
         "stable64_grow",
         |mut c: Caller<'_, Host>, n: i64| -> i64 {
+            charge_grow(&mut c);
             let limit = c.data().limit_pages;
             c.data_mut().grow(n as u64, limit)
         },

@@ -24,46 +24,68 @@ pub const MAX_REPLY_SIZE: u64 = 2 * 1024 * 1024;
 /// `MAX_NON_REPLICATED_QUERY_REPLY_SIZE`, `rs/system_api/src/lib.rs`).
 pub const MAX_QUERY_REPLY_SIZE: u64 = 3 * 1024 * 1024;
 
-/// What the replica charges for the `ic0` functions that move bytes between the heap and the
-/// host: a fixed overhead plus a charge per byte, in instructions, taken from the instruction
-/// counter before the function runs (`charge_for_cpu_and_mem` in
-/// `rs/embedders/src/wasmtime_embedder/linker.rs`; overheads from `overhead::*` in
-/// `rs/embedders/src/wasmtime_embedder/system_api_complexity.rs`; one instruction per byte on an
-/// application subnet, `get_num_instructions_from_bytes` in `rs/system_api`). Stable memory
-/// reads and writes are charged by instrumentation (`20 + len`, `instrument::stable`), and the
-/// other `ic0` functions cost only their `call` instruction.
+/// What the replica charges for each `ic0` function, in instructions, taken from the instruction
+/// counter before the function runs: a fixed overhead ([`charge::fixed`], charged by the engine
+/// glue for every function) plus a charge per byte for the functions that move bytes (charged by
+/// the function, [`Ic0`]'s `charge_bytes`). From the replica's `linker.rs`
+/// (`charge_for_cpu`/`charge_for_cpu_and_mem`) and `system_api_complexity.rs` (`overhead::*`);
+/// one instruction per byte (`get_num_instructions_from_bytes`), 50 per byte of a payload that
+/// leaves the canister (`BYTE_TRANSMISSION_COST_FACTOR`). DESIGN.md §5 has the table. Stable
+/// memory reads and writes are charged by instrumentation (`20 + len`, `instrument::stable`), in
+/// both stable modes, so both modes count the same.
 pub mod charge {
-    /// Overhead of `msg_reply_data_append`, `msg_reject` and every `*_copy` function
-    /// (`overhead::MSG_REPLY_DATA_APPEND`, `MSG_REJECT`, `MSG_ARG_DATA_COPY`, `MSG_CALLER_COPY`,
-    /// `CANISTER_SELF_COPY`, `MSG_METHOD_NAME_COPY`, `MSG_REJECT_MSG_COPY`,
-    /// `DATA_CERTIFICATE_COPY`: all 500).
+    /// The overhead of most functions (`overhead::*` of the replica: 500).
     pub const OVERHEAD: u64 = 500;
-    /// Instructions per byte of a reply or reject payload (`BYTE_TRANSMISSION_COST_FACTOR`): the
-    /// payload is also transmitted out of the sandbox.
+    /// Instructions per byte of a reply, reject or call payload (`BYTE_TRANSMISSION_COST_FACTOR`):
+    /// the payload is also transmitted out of the sandbox.
     pub const PER_PAYLOAD_BYTE: u64 = 50;
-    /// Instructions per byte copied into the heap by a `*_copy` function.
+    /// Instructions per byte copied between the heap and the host.
     pub const PER_COPIED_BYTE: u64 = 1;
+    /// Instructions per byte a log record allocates (twice: the record added and the oldest one
+    /// evicted, the replica's `logging_charge_bytes`).
+    pub const PER_LOG_ALLOCATED_BYTE: u64 = 2;
+    /// The canister log's capacity in bytes, which bounds the per-byte logging charge (the
+    /// replica's default log size).
+    pub const LOG_CAPACITY: u64 = 4096;
+    /// Instructions per newly dirtied 4 KiB page of stable memory in a message (the replica's
+    /// `DEFAULT_DIRTY_PAGE_OVERHEAD`, on application subnets).
+    pub const PER_DIRTY_STABLE_PAGE: u64 = 1000;
+    /// Instructions per dirty 4 KiB heap page of a message, charged after it ran (the same
+    /// `dirty_page_overhead`, subtracted by the replica's `WasmtimeInstance::run`).
+    pub const PER_DIRTY_HEAP_PAGE: u64 = 1000;
 
-    /// Whether the `ic0` function `name` charges (engine glue hands it the counter only then).
-    #[inline]
-    pub fn charges(name: &str) -> bool {
-        matches!(
-            name,
-            "msg_reply_data_append"
-                | "msg_reject"
-                | "msg_arg_data_copy"
-                | "msg_caller_copy"
-                | "msg_reject_msg_copy"
-                | "msg_method_name_copy"
-                | "canister_self_copy"
-                | "data_certificate_copy"
-                | "msg_caller_info_data_copy"
-                | "msg_caller_info_signer_copy"
-                | "subnet_self_copy"
-                | "root_key_copy"
-                | "call_data_append"
-        )
+    /// The fixed overhead of `ic0.<name>`, charged before it runs.
+    pub fn fixed(name: &str) -> u64 {
+        match name {
+            "performance_counter" => 200,
+            "debug_print" => 100,
+            "call_new" => 1_500,
+            "call_perform" => 5_000,
+            "is_controller" => 1_000,
+            "cost_http_request_v2" => 10_000,
+            // Wasm-native stable memory: the size is read from the memory and the other
+            // functions are charged by instrumentation (grow's 100 too); in system-API mode the
+            // host functions count the same.
+            "stable_size" | "stable64_size" | "stable_read" | "stable_write" | "stable64_read"
+            | "stable64_write" | "stable_grow" | "stable64_grow" => 0,
+            _ => OVERHEAD,
+        }
     }
+
+    /// What `ic0.debug_print` and `ic0.trap` of `len` bytes cost on top of their overhead: the
+    /// bytes themselves (debug printing is on, as on PocketIC) and the replica's logging charge,
+    /// `2 * allocated + 50 * transmitted` bytes of the canister log, each at most the log's
+    /// capacity. canister-vm keeps no canister log, so it charges as if the log had room (the
+    /// replica charges less once the log is full).
+    pub fn log_bytes(len: u64) -> u64 {
+        let logged = len.min(LOG_CAPACITY);
+        len.saturating_add(PER_LOG_ALLOCATED_BYTE * logged)
+            .saturating_add(PER_PAYLOAD_BYTE * logged)
+    }
+
+    /// What `ic0.stable_grow` and `ic0.stable64_grow` cost (the replica's
+    /// `overhead_native::STABLE_GROW`, charged by its `try_grow_stable_memory`).
+    pub const STABLE_GROW: u64 = crate::instrument::STABLE_GROW_COST as u64;
 }
 
 /// The entry point a message runs in; decides which `ic0` functions are available (the letters
@@ -435,13 +457,15 @@ pub struct Ic0 {
     pub stable_limit_pages: u64,
     /// The heap's address type.
     pub heap_type: HeapType,
-    /// Instructions executed so far in this message (kept current by the engine backend before
-    /// `performance_counter` runs).
+    /// Instructions executed so far in this message, the host's charges (the function's own
+    /// overhead included) and the dirty stable pages' ([`Ic0::dirty_stable_charge`]) with them:
+    /// kept current by the engine backend before `performance_counter` runs.
     pub instructions: u64,
-    /// The instruction counter (instructions left, `canister counter_instructions`) while a
-    /// function that [`charge::charges`] runs in a metered module: the engine backend loads it
-    /// before the call and stores it back after, so the function can charge what the replica
-    /// charges and trap when the limit is exceeded. `None` otherwise (nothing is charged).
+    /// The instruction counter (instructions left, `canister counter_instructions`) while an
+    /// `ic0` function runs in a metered module: the engine backend loads it before the call
+    /// (and charges [`charge::fixed`]) and stores it back after, so the function can charge
+    /// what the replica charges and trap when the limit is exceeded. `None` otherwise (nothing
+    /// is charged).
     pub counter: Option<i64>,
     /// Lines printed with `ic0.debug_print`.
     pub debug_log: Vec<String>,
@@ -626,13 +650,20 @@ impl Ic0 {
         Ok(())
     }
 
-    /// Takes `overhead + bytes * per_byte` instructions from [`Ic0::counter`]; traps with the
-    /// instruction limit if that leaves it negative (then nothing else of the call happens).
-    fn charge(&mut self, overhead: u64, bytes: u64, per_byte: u64) -> R<()> {
+    /// Takes `fee` instructions from [`Ic0::counter`] (the fixed overhead of the function about
+    /// to run, [`charge::fixed`]); traps with the instruction limit if that leaves it negative
+    /// (then nothing of the call happens). The engine glue calls it for every `ic0` function.
+    pub(crate) fn charge_fixed(&mut self, fee: u64) -> R<()> {
+        self.charge_bytes(fee, 1)
+    }
+
+    /// Takes `bytes * per_byte` instructions from [`Ic0::counter`]; traps with the instruction
+    /// limit if that leaves it negative (then nothing else of the call happens).
+    fn charge_bytes(&mut self, bytes: u64, per_byte: u64) -> R<()> {
         let Some(left) = self.counter.as_mut() else {
             return Ok(());
         };
-        let fee = bytes.saturating_mul(per_byte).saturating_add(overhead);
+        let fee = bytes.saturating_mul(per_byte);
         *left = left.saturating_sub(i64::try_from(fee).unwrap_or(i64::MAX));
         if *left < 0 {
             return Err(HostTrap::Injected(
@@ -681,7 +712,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "msg_arg_data_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.require(f, self.ctx.entry.has_arg())?;
         copy_blob(
             heap,
@@ -699,7 +730,7 @@ impl Ic0 {
     }
     /// `ic0.msg_caller_copy`.
     pub fn msg_caller_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         copy_blob(
             heap,
             &mut self.heap_dirty,
@@ -728,7 +759,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "msg_caller_info_data_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.require(f, self.ctx.entry.has_caller_info())?;
         copy_blob(
             heap,
@@ -757,7 +788,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "msg_caller_info_signer_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.require(f, self.ctx.entry.has_caller_info())?;
         copy_blob(
             heap,
@@ -801,7 +832,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "msg_reject_msg_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         let message = self.reject_message(f)?.to_vec();
         copy_blob(
             heap,
@@ -842,7 +873,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "msg_method_name_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.require(f, self.ctx.entry == EntryPoint::InspectMessage)?;
         copy_blob(
             heap,
@@ -858,7 +889,7 @@ impl Ic0 {
     /// [`MAX_REPLY_SIZE`] bytes ([`MAX_QUERY_REPLY_SIZE`] in a non-replicated query).
     pub fn msg_reply_data_append(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
         let f = "msg_reply_data_append";
-        self.charge(charge::OVERHEAD, size, charge::PER_PAYLOAD_BYTE)?;
+        self.charge_bytes(size, charge::PER_PAYLOAD_BYTE)?;
         self.require_reply_pending(f)?;
         let total = (self.reply_buf.len() as u64).saturating_add(size);
         let max = self.max_reply_size();
@@ -881,7 +912,7 @@ impl Ic0 {
     /// [`MAX_REPLY_SIZE`] bytes ([`MAX_QUERY_REPLY_SIZE`] in a non-replicated query).
     pub fn msg_reject(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
         let f = "msg_reject";
-        self.charge(charge::OVERHEAD, size, charge::PER_PAYLOAD_BYTE)?;
+        self.charge_bytes(size, charge::PER_PAYLOAD_BYTE)?;
         self.require_reply_pending(f)?;
         let max = self.max_reply_size();
         if size > max {
@@ -1001,7 +1032,7 @@ impl Ic0 {
         offset: u64,
         size: u64,
     ) -> R<()> {
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         let id = &self.system.canister_id;
         copy_blob(
             heap,
@@ -1028,7 +1059,7 @@ impl Ic0 {
     /// `ic0.subnet_self_copy`.
     pub fn subnet_self_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
         let f = "subnet_self_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         copy_blob(
             heap,
             &mut self.heap_dirty,
@@ -1072,6 +1103,7 @@ impl Ic0 {
     }
     /// `ic0.stable_grow`.
     pub fn stable_grow(&mut self, _heap: &mut [u8], new_pages: i32) -> R<i32> {
+        self.charge_bytes(charge::STABLE_GROW, 1)?;
         let old = self.stable_pages();
         if old > MAX_32_BIT_STABLE_PAGES {
             return Err(HostTrap::StableTooBigFor32Bit {
@@ -1087,6 +1119,7 @@ impl Ic0 {
     }
     /// `ic0.stable64_grow`.
     pub fn stable64_grow(&mut self, _heap: &mut [u8], new_pages: i64) -> R<i64> {
+        self.charge_bytes(charge::STABLE_GROW, 1)?;
         let old = self.stable_pages();
         Ok(self.grow_to(old, new_pages as u64, self.stable_limit_pages))
     }
@@ -1148,6 +1181,49 @@ impl Ic0 {
         heap_range_mut(heap, &mut self.heap_dirty, f, dst, size)?
             .copy_from_slice(&self.stable[range]);
         Ok(())
+    }
+
+    /// What the stable pages written so far in this message cost ([`charge::PER_DIRTY_STABLE_PAGE`]
+    /// each): `native_map` is the stable memory's dirty byte map in Wasm-native mode (its first
+    /// `pages` bytes, one per 4 KiB page), `None` in system-API mode, where the host records
+    /// the pages it writes. Each page is charged once per message, as the replica's stable write
+    /// charges the pages it finds clean in its per-message byte map.
+    pub fn dirty_stable_charge(&self, native_map: Option<&[u8]>) -> u64 {
+        let pages = match native_map {
+            Some(map) => map.iter().filter(|&&b| b != 0).count() as u64,
+            None => {
+                let mut pages = self.stable_dirty.clone();
+                pages.sort_unstable();
+                pages.dedup();
+                pages.len() as u64
+            }
+        };
+        pages.saturating_mul(charge::PER_DIRTY_STABLE_PAGE)
+    }
+
+    /// What the heap pages the message wrote cost after it ran: the replica charges
+    /// [`charge::PER_DIRTY_HEAP_PAGE`] per dirty 4 KiB heap page once the Wasm code returns, in
+    /// messages whose changes it tracks (not in non-replicated queries, composite queries or
+    /// `canister_inspect_message`, which it runs without modification tracking). `map` is the
+    /// heap's dirty byte map (one byte per 4 KiB page); the pages host functions wrote are
+    /// counted too. The charge is not visible to `performance_counter`.
+    pub fn dirty_heap_charge(&self, map: Option<&[u8]>) -> u64 {
+        if !self.replicated() {
+            return 0;
+        }
+        let Some(map) = map else {
+            return 0;
+        };
+        let marked = map.iter().filter(|&&b| b != 0).count() as u64;
+        let mut host: Vec<u64> = self
+            .heap_dirty
+            .iter()
+            .copied()
+            .filter(|&p| map.get(p as usize) == Some(&0))
+            .collect();
+        host.sort_unstable();
+        host.dedup();
+        (marked + host.len() as u64).saturating_mul(charge::PER_DIRTY_HEAP_PAGE)
     }
 
     /// Heap → stable copy; checks stable bounds, then heap bounds.
@@ -1217,6 +1293,7 @@ impl Ic0 {
 
     /// `ic0.certified_data_set`.
     pub fn certified_data_set(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         let f = "certified_data_set";
         self.require(
             f,
@@ -1249,7 +1326,7 @@ impl Ic0 {
     /// `ic0.root_key_copy`.
     pub fn root_key_copy(&mut self, heap: &mut [u8], dst: u64, offset: u64, size: u64) -> R<()> {
         let f = "root_key_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.require(f, self.ctx.entry.replicated_any() && !self.ctx.composite)?;
         let key = self.root_key_der();
         copy_blob(
@@ -1302,7 +1379,7 @@ impl Ic0 {
         size: u64,
     ) -> R<()> {
         let f = "data_certificate_copy";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         let certificate = self.certificate(f)?.to_vec();
         copy_blob(
             heap,
@@ -1342,6 +1419,7 @@ impl Ic0 {
     }
     /// `ic0.is_controller`.
     pub fn is_controller(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<i32> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         let f = "is_controller";
         if size > PRINCIPAL_MAX as u64 {
             return Err(HostTrap::InvalidArgument {
@@ -1437,6 +1515,7 @@ impl Ic0 {
         curve: i32,
         dst: u64,
     ) -> R<i32> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.cost_threshold(heap, "cost_sign_with_ecdsa", src, size, curve, 1, dst)
     }
     /// `ic0.cost_sign_with_schnorr` (algorithms: 0 = bip340secp256k1, 1 = ed25519).
@@ -1448,6 +1527,7 @@ impl Ic0 {
         algorithm: i32,
         dst: u64,
     ) -> R<i32> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.cost_threshold(heap, "cost_sign_with_schnorr", src, size, algorithm, 2, dst)
     }
     /// `ic0.cost_vetkd_derive_key` (curves: 0 = bls12_381_g2).
@@ -1459,6 +1539,7 @@ impl Ic0 {
         curve: i32,
         dst: u64,
     ) -> R<i32> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         self.cost_threshold(heap, "cost_vetkd_derive_key", src, size, curve, 1, dst)
     }
 
@@ -1485,8 +1566,9 @@ impl Ic0 {
         index: u64,
         _dst: u64,
         _offset: u64,
-        _size: u64,
+        size: u64,
     ) -> R<()> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         Err(Self::no_env_var(
             "env_var_name_copy",
             format!("index {index} out of bounds (0 environment variables)"),
@@ -1516,6 +1598,7 @@ impl Ic0 {
         _offset: u64,
         _len: u64,
     ) -> R<()> {
+        self.charge_bytes(size, charge::PER_COPIED_BYTE)?;
         let name = String::from_utf8_lossy(heap_range(heap, "env_var_value_copy", src, size)?)
             .into_owned();
         Err(Self::no_env_var(
@@ -1528,6 +1611,7 @@ impl Ic0 {
 
     /// `ic0.debug_print`: recorded for the caller (the CLI prints it on stderr).
     pub fn debug_print(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
+        self.charge_bytes(charge::log_bytes(size), 1)?;
         let bytes = heap_range(heap, "debug_print", src, size)?;
         self.debug_log
             .push(String::from_utf8_lossy(bytes).into_owned());
@@ -1535,6 +1619,7 @@ impl Ic0 {
     }
     /// `ic0.trap`.
     pub fn trap(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
+        self.charge_bytes(charge::log_bytes(size), 1)?;
         let bytes = heap_range(heap, "trap", src, size)?;
         Err(HostTrap::Explicit(
             String::from_utf8_lossy(bytes).into_owned(),
@@ -1565,6 +1650,10 @@ impl Ic0 {
         reject_fun: u64,
         reject_env: u64,
     ) -> R<()> {
+        self.charge_bytes(
+            callee_size.saturating_add(name_size),
+            charge::PER_COPIED_BYTE,
+        )?;
         let f = "call_new";
         self.require(f, self.ctx.entry.may_call())?;
         if !self.calls_enabled {
@@ -1613,7 +1702,7 @@ impl Ic0 {
     /// `ic0.call_data_append`: the argument may have at most [`MAX_CALL_PAYLOAD`] bytes.
     pub fn call_data_append(&mut self, heap: &mut [u8], src: u64, size: u64) -> R<()> {
         let f = "call_data_append";
-        self.charge(charge::OVERHEAD, size, charge::PER_COPIED_BYTE)?;
+        self.charge_bytes(size, charge::PER_PAYLOAD_BYTE)?;
         let bytes = heap_range(heap, f, src, size)?;
         let call = self.building(f)?;
         let total = call.arg.len() as u64 + size;
