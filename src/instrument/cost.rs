@@ -31,7 +31,7 @@
 //! | references | `ref.is_null` 5, `ref.func` 130 | |
 //! | bulk | `memory.copy/fill/init`, `table.copy/fill/init` | 100 + length |
 //! | drops | `data.drop`, `elem.drop` | 300 |
-//! | SIMD | as the replica's table ([`simd_cost`]): shifts 2–3, `i8x16.shuffle` 3, unsigned `lt`/`gt` 2, float lanes 2, `sqrt`/`div` 5–14, ... | |
+//! | SIMD | as the replica's table (`simd_cost`): shifts 2–3, `i8x16.shuffle` 3, unsigned `lt`/`gt` 2, float lanes 2, `sqrt`/`div` 5–14, ... | |
 //! | unsupported | threads, relaxed SIMD, GC, exceptions, ... | — |
 //!
 //! Calls of the `ic0` stable read/write functions cost a `call` (5) here; the functions' own
