@@ -1,10 +1,11 @@
-//! The instruction cost table of deterministic metering: the replica's (DESIGN.md §3).
+//! The instruction cost table of deterministic metering: the replica's (DESIGN.md,
+//! "Instruction counts").
 //!
 //! Every Wasm operator has a static cost, charged when the basic block containing it starts;
 //! bulk memory and table operators also charge their length when they execute (see
 //! [`PER_BULK_UNIT`] and `metering.rs`). The prices are the replica's `instruction_to_cost`
-//! (`rs/embedders/src/wasm_utils/instrumentation.rs` of dfinity/ic, the version DESIGN.md §3
-//! pins), so canister-vm counts what the IC counts for the same module.
+//! (`rs/embedders/src/wasm_utils/instrumentation.rs` of dfinity/ic, the version DESIGN.md
+//! "Instruction counts" pins), so canister-vm counts what the IC counts for the same module.
 //!
 //! Unsupported proposals are caught at compile time: [`static_cost`] first asks
 //! `proposal_default`, generated from wasmparser's

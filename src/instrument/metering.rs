@@ -17,11 +17,11 @@
 //! through [`Reencode::function_index`].
 //!
 //! **Basic blocks** are the replica's (`injections` in dfinity/ic's
-//! `rs/embedders/src/wasm_utils/instrumentation.rs`, DESIGN.md §3), so that every count and every
-//! `performance_counter` reading is the IC's. A function body is cut into straight-line segments
-//! that end after `loop`, `if`, `else`, `br`, `br_if`, `br_table`, `end`, `return`,
-//! `unreachable`, `return_call` and `return_call_indirect`; calls do not end a segment (the callee
-//! returns to the next instruction). A function's first segment also costs
+//! `rs/embedders/src/wasm_utils/instrumentation.rs`; DESIGN.md, "Instruction counts"), so that
+//! every count and every `performance_counter` reading is the IC's. A function body is cut into
+//! straight-line segments that end after `loop`, `if`, `else`, `br`, `br_if`, `br_table`, `end`,
+//! `return`, `unreachable`, `return_call` and `return_call_indirect`; calls do not end a segment
+//! (the callee returns to the next instruction). A function's first segment also costs
 //! [`cost::FUNCTION_ENTRY`]. Each segment's static cost (the sum of [`cost::static_cost`] over
 //! its operators; segments costing 0 inject nothing) is charged at its start. One merge keeps
 //! the interpreter's work down without changing anything observable: the segment after the

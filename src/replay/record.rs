@@ -333,9 +333,9 @@ pub struct RecordedOutcome {
     /// globals and certified data only). Replay compares with the same kind.
     #[serde(default = "hash_format_2")]
     pub hash_format: u32,
-    /// How `instructions` were counted: `2` (the replica's costs, DESIGN.md §3), or
-    /// absent in logs written before it (1: canister-vm's earlier cost table). Replay compares
-    /// the instruction counts of records of the current format only.
+    /// How `instructions` were counted: `2` (the replica's costs, DESIGN.md, "Instruction
+    /// counts"), or absent in logs written before it (1: canister-vm's earlier cost table).
+    /// Replay compares the instruction counts of records of the current format only.
     #[serde(default = "count_format_1")]
     pub count_format: u32,
     /// Every further message the record caused on the subnet, in execution order (callbacks,

@@ -201,8 +201,9 @@ fn compare(expected: &RecordedOutcome, got: &RecordedOutcome) -> Vec<FieldDiff> 
     }
     // Records written before hash format 3 were counted before the byte-moving ic0 functions
     // were charged as on the replica (500 + 50 per appended byte, 500 + 1 per copied byte), and
-    // records before count format 2 with canister-vm's earlier cost table (DESIGN.md §3): their
-    // instruction counts no longer apply, everything else is compared.
+    // records before count format 2 with canister-vm's earlier cost table (DESIGN.md,
+    // "Instruction counts"): their instruction counts no longer apply, everything else is
+    // compared.
     let counts = expected.hash_format >= HASH_FORMAT && expected.count_format >= COUNT_FORMAT;
     if expected.instructions != got.instructions && counts {
         push(
