@@ -511,6 +511,15 @@ fn bench_reports_persists_and_compares_like_canbench() {
     assert!(quiet.contains("Benchmark: compute") && !quiet.contains("Summary:"));
     let hidden = bench(d, &["--hide-results"]).ok();
     assert!(!hidden.contains("Benchmark: compute") && hidden.contains("Summary:"));
+    // The canister's debug output, on request only.
+    let shown = bench(d, &["may_trap", "--show-canister-output"]);
+    assert!(
+        shown.stderr.contains("[canister] may_trap ran"),
+        "{shown:?}"
+    );
+    shown.ok();
+    let silent = bench(d, &["may_trap"]);
+    assert!(!silent.stderr.contains("may_trap ran"), "{silent:?}");
 }
 
 #[test]

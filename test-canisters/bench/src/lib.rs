@@ -12,7 +12,8 @@
 //!   memory is empty): shows a `stable_memory` file of `canbench.yml` was loaded.
 //! - `odd`: an ordinary benchmark, unless the init argument sets `bad_reply`: then it replies
 //!   with text instead of a `BenchResult`.
-//! - `may_trap`: a little work, unless the init argument sets `trap`: then it traps.
+//! - `may_trap`: prints `may_trap ran` (`ic0.debug_print`) and does a little work, unless the
+//!   init argument sets `trap`: then it traps.
 //!
 //! Init argument: `opt record { pages : nat32; trap : bool; bad_reply : bool }` (none: pages 1).
 
@@ -142,6 +143,7 @@ mod benches {
         if config().trap {
             ic_cdk::trap("may_trap was asked to trap");
         }
+        ic_cdk::println!("may_trap ran");
         std::hint::black_box(spin(100));
     }
 
