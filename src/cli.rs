@@ -17,6 +17,7 @@ use crate::runtime::persistent::{Executed, PersistentSubnet};
 use crate::runtime::{CanisterConfig, Engine, Outcome};
 use crate::state::StableMode;
 
+mod bench;
 mod replay;
 
 /// canister-vm: run Internet Computer canisters locally, deterministically, on wasmi.
@@ -232,6 +233,8 @@ enum Command {
     /// Replay a message log: rebuild the canister from its install record in memory, re-execute
     /// every record and compare every outcome (exit 1 at the first divergence).
     Replay(replay::ReplayArgs),
+    /// Run a canister's canbench benchmarks (`canbench.yml`, `canbench_results.yml`) in process.
+    Bench(bench::BenchArgs),
 }
 
 /// What the CLI exits with after printing.
@@ -850,6 +853,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
             true => Ok(Exit::Reply),
             false => Ok(Exit::Reject),
         },
+        Command::Bench(args) => bench::run(args),
     }
 }
 

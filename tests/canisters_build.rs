@@ -73,7 +73,7 @@ fn summarize(bytes: &[u8]) -> Summary {
 
 #[test]
 fn test_canisters_build_and_import_only_ic0() {
-    let expected_exports: [(&str, &[&str]); 6] = [
+    let expected_exports: [(&str, &[&str]); 7] = [
         (
             "kv",
             &[
@@ -159,6 +159,21 @@ fn test_canisters_build_and_import_only_ic0() {
                 "canister_query whoami",
                 "canister_query stats",
                 "canister_query echo_blob",
+            ],
+        ),
+        (
+            "bench",
+            &[
+                "canister_init",
+                "canister_query pages",
+                "canister_query __canbench__compute",
+                "canister_query __canbench__scopes",
+                "canister_query __canbench__heap_grow",
+                "canister_query __canbench__stable_grow",
+                "canister_query __canbench__from_init",
+                "canister_query __canbench__stable_file",
+                "canister_query __canbench__may_trap",
+                "canister_query __canbench__odd",
             ],
         ),
     ];

@@ -9,6 +9,7 @@ mod barrier_traps;
 mod cdk_calls;
 mod certificates;
 mod checkpoints;
+mod cli_bench;
 mod cli_candid;
 mod cli_example;
 mod engine_choice;

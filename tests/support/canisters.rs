@@ -13,7 +13,15 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The canisters in `test-canisters/`, by crate (and wasm file) name.
-pub const CANISTERS: [&str; 6] = ["kv", "counter", "raw_stable", "calls", "assets", "typed"];
+pub const CANISTERS: [&str; 7] = [
+    "kv",
+    "counter",
+    "raw_stable",
+    "calls",
+    "assets",
+    "typed",
+    "bench",
+];
 
 /// The cargo workspaces the canisters are built from, relative to the repository root, in build
 /// order: `test-canisters` (every canister but `assets`) and `test-canisters/assets`, whose
