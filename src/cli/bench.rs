@@ -297,6 +297,13 @@ pub(super) fn run(args: BenchArgs) -> anyhow::Result<Exit> {
             println!("{RULE}");
             println!();
             print_benchmark(name, &result, old.get(name), threshold, style);
+            // Beyond canbench: what the benchmark wrote (the query's changes are discarded).
+            println!();
+            println!(
+                "  dirty 4 KiB pages: heap {}, stable {}",
+                outcome.written.heap.len(),
+                outcome.written.stable.len()
+            );
             println!();
         }
         new.insert(name.clone(), result);

@@ -53,6 +53,7 @@ fn empty_outcome() -> Outcome {
         instructions: 0,
         debug_log: Vec::new(),
         dirty: DirtyPages::default(),
+        written: DirtyPages::default(),
     }
 }
 

@@ -577,6 +577,7 @@ impl Canister {
                 instructions,
                 debug_log,
                 dirty: DirtyPages::default(),
+                written: DirtyPages::default(),
             },
             trapped,
             responded,
@@ -621,6 +622,7 @@ impl Canister {
                 instructions: 0,
                 debug_log: Vec::new(),
                 dirty: DirtyPages::default(),
+                written: DirtyPages::default(),
             });
         }
         let mark = self.mark();
@@ -856,6 +858,7 @@ impl Canister {
             result: post.result,
             instructions: pre.instructions + post.instructions,
             debug_log,
+            written: post.written,
             dirty: post.dirty,
         };
         Ok((outcome, changed))

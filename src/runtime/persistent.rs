@@ -72,8 +72,8 @@ fn checkpoint(
     })
 }
 
-/// A failed install: its outcome, or the error.
-type Failed = Result<Outcome, Error>;
+/// A failed install: its outcome, or the error (boxed: an outcome is large).
+type Failed = Box<Result<Outcome, Error>>;
 
 impl PersistentCanister {
     /// Installs `wasm` into the empty state directory `dir` and runs `canister_init(arg)`.
@@ -107,7 +107,7 @@ impl PersistentCanister {
                     drop(lock);
                     let _ = std::fs::remove_dir(dir.path());
                 }
-                failed.map(|outcome| (None, outcome))
+                (*failed).map(|outcome| (None, outcome))
             }
         }
     }
@@ -121,25 +121,28 @@ impl PersistentCanister {
         input: &MessageInput,
     ) -> Result<(Canister, Outcome, CheckpointStats, Option<LogPosition>), Failed> {
         if dir.exists() {
-            return Err(Err(Error::State(StateError::AlreadyInstalled {
+            return Err(Box::new(Err(Error::State(StateError::AlreadyInstalled {
                 path: dir.path().to_path_buf(),
-            })));
+            }))));
         }
         let controller = input
             .caller
             .unwrap_or_else(|| Principal::from_slice(&ANONYMOUS));
         let mut canister = match Canister::create(wasm, config, controller) {
             Ok(c) => c,
-            Err(Error::StartTrapped(reject)) => return Err(Ok(Outcome::rejected(reject))),
-            Err(e) => return Err(Err(e)),
+            Err(Error::StartTrapped(reject)) => {
+                return Err(Box::new(Ok(Outcome::rejected(reject))));
+            }
+            Err(e) => return Err(Box::new(Err(e))),
         };
-        let outcome = canister.init(arg, input).map_err(Err)?;
+        let outcome = canister.init(arg, input).map_err(|e| Box::new(Err(e)))?;
         if outcome.result.is_err() {
-            return Err(Ok(outcome));
+            return Err(Box::new(Ok(outcome)));
         }
         let module = canister.wasm().to_vec();
         let logged = Message::install(&module, arg, input);
-        let stats = checkpoint(dir, &canister, Changed::All, &logged, &outcome).map_err(Err)?;
+        let stats = checkpoint(dir, &canister, Changed::All, &logged, &outcome)
+            .map_err(|e| Box::new(Err(e)))?;
         Ok((canister, outcome, stats, stats.log))
     }
 

@@ -322,6 +322,29 @@ fn bench_reports_persists_and_compares_like_canbench() {
         format!("{STABLE_PAGES} pages")
     );
     assert_eq!(metric("stable_grow", "total", "heap_increase"), "0 pages");
+    // Beyond canbench: the 4 KiB pages each benchmark wrote. `stable_grow` writes one byte in
+    // each new 64 KiB stable page, `heap_grow` one in each new heap page (besides what the
+    // framework writes on the heap), `compute` no stable memory.
+    let dirty = |bench: &str| -> (u64, u64) {
+        let section = stdout
+            .split("Benchmark: ")
+            .find(|s| s.starts_with(bench) && s[bench.len()..].starts_with([' ', '\n']))
+            .unwrap_or_else(|| panic!("no report of {bench}: {stdout}"));
+        let line = section
+            .lines()
+            .find_map(|l| l.strip_prefix("  dirty 4 KiB pages: heap "))
+            .unwrap_or_else(|| panic!("no dirty pages line for {bench}: {section}"));
+        let (heap, stable) = line.split_once(", stable ").unwrap();
+        (heap.parse().unwrap(), stable.parse().unwrap())
+    };
+    assert_eq!(dirty("stable_grow").1, STABLE_PAGES);
+    assert_eq!(dirty("compute").1, 0);
+    assert!(
+        dirty("heap_grow").0 >= HEAP_PAGES,
+        "{:?}",
+        dirty("heap_grow")
+    );
+    assert_eq!(dirty("heap_grow").1, 0);
     // The init argument (pages: 2) took effect.
     assert_eq!(
         metric("from_init", "total", "stable_memory_increase"),

@@ -49,6 +49,10 @@ pub struct Outcome {
     /// The 4 KiB pages the message wrote (by the write barrier; empty for a message that did
     /// not commit, whose pages were restored).
     pub dirty: DirtyPages,
+    /// The 4 KiB pages the message wrote, whether its changes were kept or not (a query's, a
+    /// trapped message's): what it touched, as `canister-vm bench` reports it. Equal to
+    /// [`Outcome::dirty`] for a message that committed.
+    pub written: DirtyPages,
 }
 
 impl Outcome {
@@ -59,6 +63,7 @@ impl Outcome {
             instructions: 0,
             debug_log: Vec::new(),
             dirty: DirtyPages::default(),
+            written: DirtyPages::default(),
         }
     }
 }

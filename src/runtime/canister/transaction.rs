@@ -250,6 +250,7 @@ impl Canister {
         outcome: &mut Outcome,
     ) -> Result<(), Error> {
         let dirty = self.take_dirty();
+        outcome.written = dirty.clone();
         if commit {
             self.commit(&dirty);
             outcome.dirty = dirty;
@@ -429,6 +430,7 @@ impl Canister {
         let mark = self.mark();
         let mut run = self.run_target(target, ctx);
         let dirty = self.take_dirty();
+        run.outcome.written = dirty.clone();
         if run.trapped {
             self.rollback(mark, &dirty)?;
         } else {
