@@ -77,6 +77,8 @@ struct CallContext {
     outstanding: u32,
     cycles_available: u128,
     deadline: u64,
+    /// Instructions its messages executed so far (`performance_counter(1)` in its callbacks).
+    instructions: u64,
 }
 
 /// A call waiting for its response.
@@ -970,6 +972,7 @@ impl Subnet {
                 outstanding: 0,
                 cycles_available: 0,
                 deadline: 0,
+                instructions: 0,
             },
         );
         let delivery = Delivery {
@@ -978,6 +981,7 @@ impl Subnet {
             cycles_available: 0,
             deadline: 0,
             replied: false,
+            context_instructions: 0,
         };
         let time = self.time;
         let executed = self.canister_mut(id)?.execute(delivery, time)?;
@@ -1058,6 +1062,7 @@ impl Subnet {
                 outstanding: 0,
                 cycles_available: cycles,
                 deadline,
+                instructions: 0,
             },
         );
         let delivery = Delivery {
@@ -1069,6 +1074,7 @@ impl Subnet {
             cycles_available: cycles,
             deadline,
             replied: false,
+            context_instructions: 0,
         };
         let time = self.time;
         let executed = self.canister_mut(callee)?.execute(delivery, time)?;
@@ -1109,6 +1115,7 @@ impl Subnet {
             cycles_available: context.cycles_available,
             deadline: context.deadline,
             replied: context.responded,
+            context_instructions: context.instructions,
         };
         let time = self.time;
         let executed = self
@@ -1346,6 +1353,9 @@ impl Subnet {
             return;
         };
         context.cycles_available = executed.cycles_left;
+        context.instructions = context
+            .instructions
+            .saturating_add(executed.outcome.instructions);
         let canister = context.canister;
         let deadline_base = self.time;
         for call in executed.calls {

@@ -546,3 +546,68 @@ fn inspect_message_decides_which_ingress_updates_are_accepted() {
         .unwrap();
     assert!(r.starts_with(b"ok:"), "{}", String::from_utf8_lossy(&r));
 }
+
+/// A canister whose `go` calls its own `pong` and whose reply callback replies with
+/// `performance_counter(1)` and `performance_counter(0)` (8 bytes LE each); `both` replies the
+/// two counters of an ordinary update.
+const CONTEXT_COUNTER: &str = r#"(module
+  (import "ic0" "call_new" (func $call_new (param i32 i32 i32 i32 i32 i32 i32 i32)))
+  (import "ic0" "call_perform" (func $call_perform (result i32)))
+  (import "ic0" "canister_self_size" (func $self_size (result i32)))
+  (import "ic0" "canister_self_copy" (func $self_copy (param i32 i32 i32)))
+  (import "ic0" "msg_reply" (func $reply))
+  (import "ic0" "msg_reply_data_append" (func $append (param i32 i32)))
+  (import "ic0" "performance_counter" (func $perf (param i32) (result i64)))
+  (memory 1)
+  (table 1 funcref)
+  (elem (i32.const 0) $counters)
+  (data (i32.const 100) "pong")
+  (func $counters (param $env i32)
+    (i64.store (i32.const 0) (call $perf (i32.const 1)))
+    (i64.store (i32.const 8) (call $perf (i32.const 0)))
+    (call $append (i32.const 0) (i32.const 16))
+    (call $reply))
+  (func (export "canister_update go")
+    (call $self_copy (i32.const 200) (i32.const 0) (call $self_size))
+    (call $call_new (i32.const 200) (call $self_size) (i32.const 100) (i32.const 4)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0))
+    (drop (call $call_perform)))
+  (func (export "canister_update pong") (call $reply))
+  (func (export "canister_update both") (call $counters (i32.const 0))))"#;
+
+/// `performance_counter(1)` is the replica's call context counter: in a callback, what the
+/// context's earlier messages executed plus the callback so far; elsewhere the same as
+/// `performance_counter(0)`.
+#[test]
+fn performance_counter_1_counts_the_whole_call_context() {
+    let mut subnet = Subnet::new(CanisterConfig::default());
+    let a = subnet
+        .install_raw(wat::parse_str(CONTEXT_COUNTER).unwrap(), b"", ANON)
+        .unwrap();
+    let counters = |bytes: Vec<u8>| {
+        let word = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        (word(0), word(8))
+    };
+    let (context, message) = counters(
+        subnet
+            .update_call_raw(a, "both", b"", ANON)
+            .unwrap()
+            .unwrap(),
+    );
+    // Both reads are in one basic block, charged when it started: the second read differs by
+    // its own overhead (200) only, and outside a callback counter 1 is counter 0.
+    assert_eq!(message, context + 200, "{context} {message}");
+
+    let (context, message) = counters(subnet.update_call_raw(a, "go", b"", ANON).unwrap().unwrap());
+    // The messages of the call context: `go`, then (after `pong`, which runs in a call context
+    // of its own) the reply callback.
+    let h = subnet.history();
+    let n = h.len();
+    assert_eq!(h[n - 1].kind, MessageKind::ReplyCallback);
+    assert_eq!(h[n - 2].method, "pong");
+    let go = h[n - 3].instructions;
+    assert!(go > 5_000, "call_perform alone costs 5 000: {go}");
+    // In the callback, counter 1 (read first) is `go`'s count plus the callback so far, which
+    // is counter 0 less the second read's overhead.
+    assert_eq!(context, go + message - 200);
+}

@@ -47,6 +47,8 @@ pub(crate) struct Delivery {
     pub deadline: u64,
     /// The call context was already answered.
     pub replied: bool,
+    /// Instructions the call context's earlier messages executed (`performance_counter(1)`).
+    pub context_instructions: u64,
 }
 
 /// See [`Delivery`].
@@ -128,12 +130,14 @@ impl Canister {
             cycles_available,
             deadline,
             replied,
+            context_instructions,
         } = delivery;
         let base = |entry| MessageContext {
             caller: caller.clone(),
             cycles_available,
             deadline,
             replied,
+            call_context_instructions: context_instructions,
             ..MessageContext::new(entry, time)
         };
         let executed = match kind {

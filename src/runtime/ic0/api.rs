@@ -379,6 +379,9 @@ pub struct MessageContext {
     /// The message runs in a composite query's evaluation (its root or a callback): nothing it
     /// does is replicated or kept.
     pub composite: bool,
+    /// Instructions the call context's earlier messages executed (the request and the
+    /// callbacks before this one; 0 outside callbacks): `performance_counter(1)` adds them.
+    pub call_context_instructions: u64,
 }
 
 impl MessageContext {
@@ -398,6 +401,7 @@ impl MessageContext {
             certified: false,
             accepted: false,
             composite: false,
+            call_context_instructions: 0,
         }
     }
 
@@ -1410,7 +1414,13 @@ impl Ic0 {
     /// `ic0.performance_counter`: 0 = instructions of this message, 1 = of this call context.
     pub fn performance_counter(&mut self, _heap: &mut [u8], counter_type: i32) -> R<i64> {
         match counter_type {
-            0 | 1 => Ok(self.instructions as i64),
+            0 => Ok(self.instructions as i64),
+            // The replica's call context instruction counter: what the context's earlier
+            // messages executed plus this message so far.
+            1 => Ok(self
+                .ctx
+                .call_context_instructions
+                .saturating_add(self.instructions) as i64),
             other => Err(HostTrap::InvalidArgument {
                 function: "performance_counter",
                 why: format!("unknown counter type {other}"),
