@@ -20,6 +20,7 @@ use super::engine::{self, Engine, Instance, Mem, Trap};
 use super::ic0::HeapType;
 use super::ic0::api::{
     Callback, EntryPoint, HostTrap, Ic0, MessageContext, OutgoingCall, Response, WASM_PAGE_SIZE,
+    covered,
 };
 use crate::error::{Error, StateError};
 use crate::instrument::{self, InjectedTrap};
@@ -511,28 +512,19 @@ impl Canister {
         // The stable pages the message wrote cost the replica's dirty-page overhead each (the
         // replica's stable write charges them as it runs; canister-vm adds them here and in
         // `performance_counter`).
-        let dirty_charge = left.map_or(0, |_| {
-            let pages = self
-                .instance
-                .memory(Mem::Stable)
-                .map_or(0, |stable| stable.len() / 4096);
-            let map = self.instance.memory(Mem::StableMap);
-            let map = map.map(|m| &m[..pages.min(m.len())]);
-            self.instance.ic0().dirty_stable_charge(map)
-        });
+        let map = |memory, map| {
+            let memory = self.instance.memory(memory).map_or(0, <[u8]>::len);
+            self.instance.memory(map).map(|m| covered(memory, m))
+        };
         let instructions = left.map_or(0, |left| {
-            (limit.saturating_sub(left).max(0) as u64).saturating_add(dirty_charge)
+            let stable_map = map(Mem::Stable, Mem::StableMap);
+            self.instance.ic0().executed(limit, left, stable_map)
         });
         // The replica charges the heap pages the message dirtied after the code returned: the
         // charge never fails the message.
         let heap_charge = left.map_or(0, |_| {
-            let pages = self
-                .instance
-                .memory(Mem::Heap)
-                .map_or(0, |heap| heap.len().div_ceil(4096));
-            let map = self.instance.memory(Mem::HeapMap);
-            let map = map.map(|m| &m[..pages.min(m.len())]);
-            self.instance.ic0().dirty_heap_charge(map)
+            let heap_map = map(Mem::Heap, Mem::HeapMap);
+            self.instance.ic0().dirty_heap_charge(heap_map)
         });
         // Metering checks at function entries and loop headers only, so a message can end with
         // the counter just below zero (or over its limit by the dirty pages' charge): it

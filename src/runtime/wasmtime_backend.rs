@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use wasmtime::{Caller, Global, Linker, Memory, Module, Store, Val, WasmTy};
 
 use super::engine::{Instance, Mem, Trap};
-use super::ic0::api::{HostTrap, Ic0};
+use super::ic0::api::{HostTrap, Ic0, covered};
 use super::ic0::{Addr, HeapType};
 use crate::error::Error;
 use crate::instrument::{InjectedTrap, names};
@@ -109,16 +109,11 @@ fn refresh_instructions(caller: &mut Caller<'_, HostData>) {
     let Some(left) = data.ic0.counter else {
         return;
     };
-    let dirty = match data.stable {
-        Some((stable, map)) => {
-            let pages = (stable.data(&*caller).len() / 4096).min(map.data(&*caller).len());
-            data.ic0
-                .dirty_stable_charge(Some(&map.data(&*caller)[..pages]))
-        }
-        None => data.ic0.dirty_stable_charge(None),
-    };
-    let used = data.budget.saturating_sub(left).max(0) as u64;
-    caller.data_mut().ic0.instructions = used.saturating_add(dirty);
+    let map = data
+        .stable
+        .map(|(stable, map)| covered(stable.data(&*caller).len(), map.data(&*caller)));
+    let executed = data.ic0.executed(data.budget, left, map);
+    caller.data_mut().ic0.instructions = executed;
 }
 
 /// What the glue does before an `ic0` function runs: hands the counter to `Ic0::counter`,

@@ -24,6 +24,12 @@ pub const MAX_REPLY_SIZE: u64 = 2 * 1024 * 1024;
 /// `MAX_NON_REPLICATED_QUERY_REPLY_SIZE`, `rs/system_api/src/lib.rs`).
 pub const MAX_QUERY_REPLY_SIZE: u64 = 3 * 1024 * 1024;
 
+/// The part of a dirty byte map `map` (one byte per 4 KiB page) that covers a memory of
+/// `memory_len` bytes: the map may be longer than its memory.
+pub fn covered(memory_len: usize, map: &[u8]) -> &[u8] {
+    &map[..memory_len.div_ceil(4096).min(map.len())]
+}
+
 /// What the replica charges for each `ic0` function, in instructions, taken from the instruction
 /// counter before the function runs: a fixed overhead ([`charge::fixed`], charged by the engine
 /// glue for every function) plus a charge per byte for the functions that move bytes (charged by
@@ -1185,6 +1191,15 @@ impl Ic0 {
         heap_range_mut(heap, &mut self.heap_dirty, f, dst, size)?
             .copy_from_slice(&self.stable[range]);
         Ok(())
+    }
+
+    /// Instructions a message that started with `budget` has executed when the counter shows
+    /// `left`: the counter's part and the dirty stable pages' charge
+    /// ([`Ic0::dirty_stable_charge`]). What `performance_counter` reads and what the message
+    /// reports (before the heap pages' charge), for every engine.
+    pub fn executed(&self, budget: i64, left: i64, stable_map: Option<&[u8]>) -> u64 {
+        let used = budget.saturating_sub(left).max(0) as u64;
+        used.saturating_add(self.dirty_stable_charge(stable_map))
     }
 
     /// What the stable pages written so far in this message cost ([`charge::PER_DIRTY_STABLE_PAGE`]
